@@ -1,0 +1,1 @@
+"""Sources and sinks: every function here returns or consumes a polars.LazyFrame."""

@@ -1,0 +1,1 @@
+"""Profiling operations: LazyFrame in, LazyFrame out. Never touches paths."""

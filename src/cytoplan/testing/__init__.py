@@ -1,0 +1,1 @@
+"""Synthetic data and helpers for tests and benchmarks."""
