@@ -7,10 +7,9 @@ where there is one, how to fix it.
 Examples
 --------
 >>> from cytoplan.exceptions import ColumnNotFoundError
->>> raise ColumnNotFoundError.from_missing(["Metadata_Well"], ["Metadata_Plate", "Cells_A"])
-Traceback (most recent call last):
-...
-cytoplan.exceptions.ColumnNotFoundError: column(s) not found: 'Metadata_Well'; available: 'Metadata_Plate', 'Cells_A'
+>>> error = ColumnNotFoundError.from_missing(["Metadata_Well"], ["Metadata_Plate", "Cells_A"])
+>>> print(error)
+column(s) not found: 'Metadata_Well'; available: 'Metadata_Plate', 'Cells_A'
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ Examples
 >>> lf = pl.LazyFrame(
 ...     {"Metadata_Well": ["A01"], "Cells_Area": [1.0], "Nuclei_Text": ["x"], "ImageNumber": [1]}
 ... )
->>> column_roles(lf)
-ColumnRoles(metadata=['Metadata_Well'], features=['Cells_Area'], other=['Nuclei_Text', 'ImageNumber'])
+>>> roles = column_roles(lf)
+>>> roles.metadata, roles.features, roles.other
+(['Metadata_Well'], ['Cells_Area'], ['Nuclei_Text', 'ImageNumber'])
 >>> resolve_columns(lf, compartment("Cells") | metadata())
 ['Metadata_Well', 'Cells_Area']
 """
@@ -42,7 +43,6 @@ __all__ = [
     "CANONICAL_COMPARTMENTS",
     "METADATA_PREFIX",
     "ColumnRoles",
-    "ColumnSpec",
     "column_roles",
     "compartment",
     "feature_columns",
@@ -59,9 +59,6 @@ __all__ = [
 
 CANONICAL_COMPARTMENTS: tuple[str, ...] = ("Cells", "Cytoplasm", "Nuclei")
 METADATA_PREFIX = "Metadata_"
-
-#: What a ``features=`` argument may be: a Polars selector, a list of names, or None (default).
-ColumnSpec = "Selector | Sequence[str] | None"
 
 _NESTED = (pl.List, pl.Array, pl.Struct, pl.Object)
 

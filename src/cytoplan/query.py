@@ -1,0 +1,200 @@
+"""Row subsets: Polars expressions, or pandas-style query strings turned into them.
+
+pycytominer selects the rows that statistics are fitted on (``samples=``) with
+``DataFrame.query``. Profiling recipes use a small part of that grammar, and this
+module accepts exactly that part, translated once into a Polars expression:
+
+* comparisons ``==  !=  <  <=  >  >=``, chained (``1 < Metadata_x <= 3``);
+* membership ``in`` / ``not in`` against a list or tuple of literals;
+* ``and`` / ``or`` / ``not`` and their bitwise spellings ``&`` / ``|`` / ``~``;
+* column names, or any name in backticks (```Metadata_odd name```);
+* string, number, ``True``/``False`` and ``None`` literals (``== None`` is ``is_null``).
+
+Missing values compare as pandas compares them: unequal to everything, so a row
+with a missing value is kept by ``!=`` and ``not in`` and dropped by every other
+comparison.
+
+Anything else (function calls, arithmetic, ``@variables``) is refused with a
+:class:`~cytoplan.exceptions.CytoplanError` that names the offending part.
+``"all"`` means every row.
+
+Examples
+--------
+>>> import polars as pl
+>>> df = pl.DataFrame({"Metadata_control_type": ["negcon", "trt", None], "n": [5, 1, 9]})
+>>> df.filter(as_predicate("Metadata_control_type == 'negcon' and n >= 2"))["n"].to_list()
+[5]
+>>> df.filter(as_predicate("Metadata_control_type in ['negcon', 'trt']"))["n"].to_list()
+[5, 1]
+>>> as_predicate("all") is None
+True
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from typing import Any
+
+import polars as pl
+
+from cytoplan.exceptions import CytoplanError
+
+__all__ = ["QueryError", "as_predicate", "columns_in", "parse_query"]
+
+
+class QueryError(CytoplanError):
+    """A query string uses syntax outside the supported subset, or is malformed."""
+
+
+_BACKTICK = re.compile(r"`([^`]*)`")
+_COMPARE = {
+    ast.Eq: "eq",
+    ast.NotEq: "ne",
+    ast.Lt: "lt",
+    ast.LtE: "le",
+    ast.Gt: "gt",
+    ast.GtE: "ge",
+}
+
+
+def as_predicate(samples: str | pl.Expr | None) -> pl.Expr | None:
+    """A row predicate from an expression, a query string, ``"all"`` or None (all rows)."""
+    if samples is None or isinstance(samples, pl.Expr):
+        return samples
+    if not isinstance(samples, str):
+        msg = f"samples must be a string, a polars expression or None, got {type(samples).__name__}"
+        raise QueryError(msg)
+    if samples.strip() == "all":
+        return None
+    return parse_query(samples)
+
+
+def parse_query(text: str) -> pl.Expr:
+    """Translate a pandas-style query string into a Polars expression."""
+    return _Translator(text).translate()
+
+
+def columns_in(text: str) -> list[str]:
+    """The column names a query string refers to, in order of first use."""
+    translator = _Translator(text)
+    translator.translate()
+    return list(dict.fromkeys(translator.names))
+
+
+_BOOLEAN_WORDS = {"&": "and", "|": "or", "~": "not"}
+
+
+def _boolean_spelling(source: str) -> str:
+    """Spell ``& | ~`` as ``and or not``: in pandas queries they bind like those words."""
+    tokens = []
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.OP and token.string in _BOOLEAN_WORDS:
+            token = token._replace(type=tokenize.NAME, string=_BOOLEAN_WORDS[token.string])
+        tokens.append((token.type, token.string))
+    return tokenize.untokenize(tokens).strip()
+
+
+class _Translator:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.names: list[str] = []
+        self._quoted: dict[str, str] = {}
+
+    def translate(self) -> pl.Expr:
+        source = _BACKTICK.sub(self._stash_backtick, self.text.strip())
+        try:
+            tree = ast.parse(_boolean_spelling(source), mode="eval")
+        except (SyntaxError, tokenize.TokenError) as exc:
+            msg = f"cannot parse query {self.text!r}: {exc}"
+            raise QueryError(msg) from None
+        result = self._node(tree.body)
+        if not isinstance(result, pl.Expr):
+            msg = f"query {self.text!r} is a constant, not a condition on columns"
+            raise QueryError(msg)
+        return result
+
+    def _stash_backtick(self, match: re.Match[str]) -> str:
+        placeholder = f"__cytoplan_bt{len(self._quoted)}__"
+        self._quoted[placeholder] = match.group(1)
+        return placeholder
+
+    def _refuse(self, node: ast.AST) -> QueryError:
+        part = ast.unparse(node)
+        for placeholder, name in self._quoted.items():
+            part = part.replace(placeholder, f"`{name}`")
+        msg = (
+            f"unsupported syntax {part!r} in query {self.text!r}; supported: comparisons, "
+            "in / not in lists, and/or/not (&, |, ~), column names and literals"
+        )
+        return QueryError(msg)
+
+    def _node(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.BoolOp):
+            parts = [self._expr(value) for value in node.values]
+            combined = parts[0]
+            for part in parts[1:]:
+                combined = combined & part if isinstance(node.op, ast.And) else combined | part
+            return combined
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd | ast.BitOr):
+            left, right = self._expr(node.left), self._expr(node.right)
+            return left & right if isinstance(node.op, ast.BitAnd) else left | right
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.Invert):
+            return ~self._expr(node.operand)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            value = self._node(node.operand)
+            if isinstance(value, int | float):
+                return -value
+            raise self._refuse(node)
+        if isinstance(node, ast.Compare):
+            return self._compare(node)
+        if isinstance(node, ast.Name):
+            name = self._quoted.get(node.id, node.id)
+            self.names.append(name)
+            return pl.col(name)
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.List | ast.Tuple | ast.Set):
+            values = [self._node(element) for element in node.elts]
+            if any(isinstance(value, pl.Expr) for value in values):
+                raise self._refuse(node)
+            return values
+        raise self._refuse(node)
+
+    def _expr(self, node: ast.AST) -> pl.Expr:
+        value = self._node(node)
+        if isinstance(value, pl.Expr):
+            return value
+        return pl.lit(value)
+
+    def _compare(self, node: ast.Compare) -> pl.Expr:
+        terms = [node.left, *node.comparators]
+        conditions: list[pl.Expr] = []
+        for op, left_node, right_node in zip(node.ops, terms[:-1], terms[1:], strict=True):
+            left, right = self._node(left_node), self._node(right_node)
+            conditions.append(self._one_comparison(node, op, left, right))
+        combined = conditions[0]
+        for condition in conditions[1:]:
+            combined = combined & condition
+        return combined
+
+    def _one_comparison(self, node: ast.AST, op: ast.cmpop, left: Any, right: Any) -> pl.Expr:
+        if isinstance(op, ast.In | ast.NotIn):
+            if not isinstance(left, pl.Expr) or not isinstance(right, list):
+                raise self._refuse(node)
+            member = left.is_in(right).fill_null(value=False)
+            return ~member if isinstance(op, ast.NotIn) else member
+        method = _COMPARE.get(type(op))
+        if method is None:
+            raise self._refuse(node)
+        if right is None or left is None:
+            other = left if right is None else right
+            if method not in ("eq", "ne") or not isinstance(other, pl.Expr):
+                raise self._refuse(node)
+            return other.is_null() if method == "eq" else other.is_not_null()
+        left_expr = left if isinstance(left, pl.Expr) else pl.lit(left)
+        result: pl.Expr = getattr(left_expr, method)(right)
+        # pandas compares missing values as unequal to everything: never null
+        return result.fill_null(value=method == "ne")
