@@ -1,0 +1,164 @@
+"""Scan profile tables (Parquet, CSV, TSV; optionally gzipped; local or remote) lazily.
+
+Examples
+--------
+>>> import tempfile, pathlib, polars as pl
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> text = "Metadata_Plate,Metadata_Well,Cells_Area\\n0012,A01,1.5\\n"
+>>> _ = (folder / "wells.csv").write_text(text)
+>>> scan_profiles(folder / "wells.csv").collect().row(0)
+('0012', 'A01', 1.5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+import polars.selectors as cs
+
+from cytoplan._typing import ProfileFormat, StorageOptions
+from cytoplan.exceptions import SourceError
+from cytoplan.schema import METADATA_PREFIX
+
+__all__ = ["infer_format", "infer_separator", "scan_profiles"]
+
+_TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
+_INFER_ROWS = 10_000
+
+
+def _is_remote(source: str | Path) -> bool:
+    return "://" in str(source)
+
+
+def _stem_suffix(source: str | Path) -> str:
+    """The format suffix, ignoring a compression suffix (``a.csv.gz`` → ``.csv``)."""
+    name = str(source).rstrip("/").lower()
+    for compression in (".gz", ".zst", ".bz2"):
+        if name.endswith(compression):
+            name = name[: -len(compression)]
+    return Path(name).suffix
+
+
+def infer_format(source: str | Path) -> ProfileFormat:
+    """``parquet``, ``csv`` or ``tsv`` from the name; a folder is a Parquet dataset.
+
+    >>> infer_format("plate.csv.gz"), infer_format("s3://b/p/plate.parquet"), infer_format("x.txt")
+    ('csv', 'parquet', 'tsv')
+    """
+    suffix = _stem_suffix(source)
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".tsv", ".txt"):
+        return "tsv"
+    if not _is_remote(source) and Path(source).is_dir():
+        return "parquet"
+    if str(source).endswith("/") or "*" in str(source):
+        return "parquet"
+    msg = (
+        f"cannot tell the format of {str(source)!r}; "
+        "name it .parquet, .csv or .tsv, or pass format="
+    )
+    raise SourceError(msg)
+
+
+def infer_separator(header: str) -> str:
+    """The delimiter of a text table from its header line (tab, comma or semicolon).
+
+    >>> infer_separator("a\\tb\\tc"), infer_separator("a,b"), infer_separator("a;b;c")
+    ('\\t', ',', ';')
+    """
+    counts = {sep: header.count(sep) for sep in ("\t", ",", ";")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
+def _first_line(source: str | Path, storage_options: StorageOptions | None) -> str:
+    import gzip
+
+    import fsspec
+
+    opener = fsspec.open(str(source), mode="rb", **(storage_options or {}))
+    with opener as raw:
+        stream = gzip.GzipFile(fileobj=raw) if str(source).lower().endswith(".gz") else raw
+        line: bytes = stream.readline()
+    return line.decode("utf-8-sig").rstrip("\r\n")
+
+
+def _parquet_source(source: str | Path) -> str:
+    text = str(source)
+    if not _is_remote(source) and Path(source).is_dir():
+        return str(Path(source) / "**" / "*.parquet")
+    if text.endswith("/"):
+        return text + "**/*.parquet"
+    return text
+
+
+def _check_exists(source: str | Path) -> None:
+    if _is_remote(source) or any(ch in str(source) for ch in "*?["):
+        return
+    if not Path(source).exists():
+        msg = f"profile table not found: {str(source)!r}"
+        raise SourceError(msg)
+
+
+def _scan_text(
+    source: str | Path, separator: str | None, storage_options: StorageOptions | None
+) -> pl.LazyFrame:
+    header = _first_line(source, storage_options)
+    if not header:
+        msg = f"{str(source)!r} is empty: a profile table needs a header line"
+        raise SourceError(msg)
+    sep = separator or infer_separator(header)
+    names = [name.strip('"') for name in header.split(sep)]
+    overrides = {name: pl.String for name in names if name.startswith(METADATA_PREFIX)}
+    return pl.scan_csv(
+        str(source),
+        separator=sep,
+        schema_overrides=overrides,
+        infer_schema_length=_INFER_ROWS,
+        null_values=["", "NA", "NaN", "nan"],
+        storage_options=storage_options,
+    )
+
+
+def scan_profiles(
+    source: str | Path | Sequence[str | Path],
+    *,
+    format: ProfileFormat | None = None,
+    separator: str | None = None,
+    storage_options: StorageOptions | None = None,
+) -> pl.LazyFrame:
+    """Scan a profile table lazily; ``Metadata_*`` columns come out as strings.
+
+    Parameters
+    ----------
+    source
+        A Parquet file, a folder of Parquet files (a dataset, hive partitions
+        allowed), a glob, a CSV/TSV file (``.gz`` allowed), a local path or a URL
+        (``s3://``, ``https://``), or a list of Parquet sources.
+    format
+        ``"parquet"``, ``"csv"`` or ``"tsv"``; inferred from the name by default.
+    separator
+        The delimiter of a text table; inferred from its header line by default.
+    storage_options
+        Passed to Polars / fsspec for remote sources (endpoint, region, credentials).
+    """
+    if isinstance(source, Sequence) and not isinstance(source, str):
+        sources = [str(item) for item in source]
+        for item in sources:
+            _check_exists(item)
+        frame = pl.scan_parquet(sources, storage_options=storage_options)
+    else:
+        _check_exists(source)
+        kind = format or infer_format(source)
+        if kind == "parquet":
+            frame = pl.scan_parquet(
+                _parquet_source(source), storage_options=storage_options, hive_partitioning=None
+            )
+        else:
+            frame = _scan_text(source, separator, storage_options)
+    return frame.with_columns(cs.starts_with(METADATA_PREFIX).cast(pl.String))

@@ -1,0 +1,80 @@
+"""scan_profiles: formats, Metadata as strings, folders and globs, clear errors."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from cytoplan.exceptions import SourceError
+from cytoplan.io.profiles import infer_format, scan_profiles
+
+TABLE = pl.DataFrame(
+    {
+        "Metadata_Plate": ["0012", "0012", "0013"],
+        "Metadata_Well": ["A01", "A02", "A01"],
+        "Cells_Area": [1.5, None, 3.25],
+        "Nuclei_Count": [1, 2, 3],
+    }
+)
+
+
+def test_parquet_file_folder_and_glob(tmp_path: Path) -> None:
+    TABLE.head(2).write_parquet(tmp_path / "a.parquet")
+    TABLE.tail(1).write_parquet(tmp_path / "b.parquet")
+    for source in (
+        tmp_path,
+        tmp_path / "*.parquet",
+        [tmp_path / "a.parquet", tmp_path / "b.parquet"],
+    ):
+        got = scan_profiles(source).collect().sort("Metadata_Plate", "Metadata_Well")
+        assert got.equals(TABLE)
+
+
+def test_numeric_looking_metadata_stays_text(tmp_path: Path) -> None:
+    TABLE.with_columns(pl.col("Metadata_Plate").cast(pl.Int64)).write_parquet(
+        tmp_path / "p.parquet"
+    )
+    got = scan_profiles(tmp_path / "p.parquet").collect()
+    assert got.schema["Metadata_Plate"] == pl.String
+    assert got["Metadata_Plate"].to_list() == ["12", "12", "13"]
+    TABLE.write_csv(tmp_path / "p.csv")
+    assert scan_profiles(tmp_path / "p.csv").collect()["Metadata_Plate"].to_list() == [
+        "0012",
+        "0012",
+        "0013",
+    ]
+
+
+@pytest.mark.parametrize("name,separator", [("t.csv", ","), ("t.tsv", "\t"), ("t.txt", "\t")])
+def test_text_tables_with_and_without_gzip(tmp_path: Path, name: str, separator: str) -> None:
+    TABLE.write_csv(tmp_path / name, separator=separator)
+    plain = scan_profiles(tmp_path / name).collect()
+    assert plain.equals(TABLE)
+    zipped = tmp_path / f"{name}.gz"
+    zipped.write_bytes(gzip.compress((tmp_path / name).read_bytes()))
+    assert scan_profiles(zipped).collect().equals(TABLE)
+
+
+def test_separator_is_sniffed_not_taken_from_the_name(tmp_path: Path) -> None:
+    TABLE.write_csv(tmp_path / "tab_separated.csv", separator="\t")
+    assert scan_profiles(tmp_path / "tab_separated.csv").collect().equals(TABLE)
+
+
+def test_missing_and_unknown_sources_raise_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="not found"):
+        scan_profiles(tmp_path / "nope.parquet")
+    (tmp_path / "x.weird").write_text("a")
+    with pytest.raises(SourceError, match="cannot tell the format"):
+        scan_profiles(tmp_path / "x.weird")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(SourceError, match="empty"):
+        scan_profiles(tmp_path / "empty.csv")
+
+
+def test_infer_format() -> None:
+    assert infer_format("s3://bucket/plate.parquet") == "parquet"
+    assert infer_format("plate.csv.gz") == "csv"
+    assert infer_format("s3://bucket/batch/") == "parquet"
