@@ -1,0 +1,138 @@
+"""Grouped holistic statistics: exact against NumPy / pandas / SciPy, in any block size."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+import scipy.stats
+
+from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
+from cytoplan.stats.holistic import (
+    MAD_SCALE,
+    grouped_mad,
+    grouped_medians,
+    grouped_quantiles,
+    grouped_statistics,
+)
+from cytoplan.testing.profiles import make_profiles
+
+
+@pytest.fixture(scope="module")
+def cells() -> pl.DataFrame:
+    return make_profiles(plates=2, wells=8, cells_per_well=25, features=12, seed=3)
+
+
+def _features(df: pl.DataFrame) -> list[str]:
+    return [c for c in df.columns if not c.startswith("Metadata_")]
+
+
+def _assert_exact(got: pl.DataFrame, expected: pd.DataFrame, columns: list[str]) -> None:
+    for name in columns:
+        left = got[name].to_numpy().astype(float)
+        right = expected[name].to_numpy().astype(float)
+        np.testing.assert_array_equal(left, right, err_msg=name)
+
+
+def test_grouped_medians_equal_pandas_exactly(cells: pl.DataFrame) -> None:
+    features = _features(cells)
+    keys = ["Metadata_Plate", "Metadata_Well"]
+    got = grouped_medians(cells.lazy(), features, by=keys)
+    expected = cells.to_pandas().groupby(keys)[features].median().reset_index()
+    assert got.columns == [*keys, *features]
+    assert got.select(keys).to_pandas().equals(expected[keys])
+    _assert_exact(got, expected, features)
+    assert all(got[f].dtype == pl.Float64 for f in features)
+
+
+def test_tiny_memory_limit_gives_one_column_blocks_and_same_result(cells: pl.DataFrame) -> None:
+    features = _features(cells)
+    big = grouped_medians(cells.lazy(), features, by=["Metadata_Well"])
+    tiny = grouped_medians(cells.lazy(), features, by=["Metadata_Well"], memory_limit=1)
+    assert tiny.equals(big)
+
+
+def test_mad_and_quantiles_equal_scipy_and_numpy(cells: pl.DataFrame) -> None:
+    features = _features(cells)
+    lf = cells.lazy()
+    out = grouped_statistics(
+        lf, features, statistics=("median", "mad", 0.25, 0.75), mad_scale=MAD_SCALE
+    )
+    values = cells.select(features).to_numpy().astype(float)
+    mad = scipy.stats.median_abs_deviation(values, nan_policy="omit", scale=1 / 1.4826)
+    q25, q75 = np.nanpercentile(values, [25, 75], axis=0)
+    np.testing.assert_array_equal(out["mad"].to_numpy()[0], mad)
+    np.testing.assert_array_equal(out[0.25].to_numpy()[0], q25)
+    np.testing.assert_array_equal(out[0.75].to_numpy()[0], q75)
+    np.testing.assert_array_equal(out["median"].to_numpy()[0], np.nanmedian(values, axis=0))
+    assert grouped_mad(lf, features, scale=MAD_SCALE).equals(out["mad"])
+    quantiles = grouped_quantiles(lf, features, [0.25, 0.75], memory_limit=1)
+    assert quantiles[0.25].equals(out[0.25])
+
+
+@pytest.mark.parametrize("q", [0.0, 0.01, 0.1, 1 / 3, 0.5, 0.9, 1.0])
+def test_quantiles_match_nanpercentile_for_every_group_size(q: float) -> None:
+    rng = np.random.default_rng(11)
+    sizes = np.arange(1, 40)
+    group = np.repeat(sizes, sizes)
+    x = rng.lognormal(0, 2, size=group.size) * 1e3
+    x[rng.random(group.size) < 0.1] = np.nan
+    lf = pl.LazyFrame({"g": group, "x": x})
+    got = grouped_quantiles(lf, ["x"], [q], by=["g"])[q]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = [np.nanquantile(x[group == s], q) for s in sizes]
+    np.testing.assert_array_equal(got["x"].to_numpy().astype(float), np.array(expected))
+
+
+def test_nan_and_null_are_missing_and_empty_groups_give_null() -> None:
+    lf = pl.LazyFrame(
+        {
+            "g": ["a", "a", "a", "b", "b", None],
+            "x": [1.0, float("nan"), 3.0, None, float("nan"), 7.0],
+            "i": [1, 2, 4, 5, 6, 7],
+        }
+    )
+    out = grouped_medians(lf, ["x", "i"], by=["g"])
+    assert out["g"].to_list() == ["a", "b", None]  # null key last, own group
+    assert out["x"].to_list() == [2.0, None, 7.0]
+    assert out["i"].to_list() == [2.0, 5.5, 7.0]
+    assert out["i"].dtype == pl.Float64
+
+
+def test_predicate_selects_reference_rows(cells: pl.DataFrame) -> None:
+    features = _features(cells)
+    predicate = pl.col("Metadata_control_type") == "negcon"
+    got = grouped_medians(cells.lazy(), features, by=["Metadata_Plate"], predicate=predicate)
+    pdf = cells.to_pandas()
+    expected = (
+        pdf[pdf.Metadata_control_type == "negcon"]
+        .groupby("Metadata_Plate")[features]
+        .median()
+        .reset_index()
+    )
+    _assert_exact(got, expected, features)
+
+
+def test_no_columns_returns_the_keys() -> None:
+    lf = pl.LazyFrame({"g": ["b", "a", "b"], "x": [1.0, 2.0, 3.0]})
+    assert grouped_medians(lf, [], by=["g"])["g"].to_list() == ["a", "b"]
+
+
+def test_errors() -> None:
+    lf = pl.LazyFrame({"g": ["a"], "x": [1.0], "s": ["text"]})
+    with pytest.raises(ColumnNotFoundError, match="'y'"):
+        grouped_medians(lf, ["y"])
+    with pytest.raises(SchemaError, match="not numeric"):
+        grouped_medians(lf, ["s"])
+    with pytest.raises(CytoplanError, match="unknown statistic"):
+        grouped_statistics(lf, ["x"], statistics=("mean",))  # type: ignore[arg-type]
+    with pytest.raises(CytoplanError, match="unknown statistic"):
+        grouped_statistics(lf, ["x"], statistics=(1.5,))
+    with pytest.raises(CytoplanError, match="both group keys"):
+        grouped_medians(lf, ["x"], by=["x"])
+    with pytest.raises(CytoplanError, match="empty"):
+        grouped_quantiles(lf, ["x"], [])
