@@ -1,0 +1,286 @@
+"""Aggregate single cells into well (or any strata) profiles: median or mean per group.
+
+This is pycytominer's ``aggregate`` (spec §2.1) as a query plan:
+
+* output columns: the ``strata`` (in the order given), then ``Metadata_Object_Count``
+  if asked for, then the features (float64, in feature order); every other column is
+  dropped, and so are columns named ``ImageNumber`` or ``ObjectNumber``;
+* one row per distinct strata combination, sorted by the strata, nulls last; a null
+  stratum is a group of its own;
+* NaN and null are missing values and are skipped; a group without any value gives
+  null;
+* ``method="median"`` is exact (the mean of the two middle values for an even count)
+  and runs in column blocks sized from ``memory_limit``, so memory does not grow with
+  the number of features (:mod:`cytoplan.stats.holistic`); ``method="mean"`` is one
+  streaming group-by and stays lazy.
+
+Examples
+--------
+>>> import polars as pl
+>>> cells = pl.LazyFrame(
+...     {
+...         "Metadata_Plate": ["P1"] * 4,
+...         "Metadata_Well": ["B02", "A01", "A01", "B02"],
+...         "Metadata_ObjectNumber": [1, 1, 2, 2],
+...         "Cells_Area": [10.0, 1.0, 2.0, 30.0],
+...     }
+... )
+>>> aggregate(cells, object_count=True).collect()
+shape: (2, 4)
+┌────────────────┬───────────────┬───────────────────────┬────────────┐
+│ Metadata_Plate ┆ Metadata_Well ┆ Metadata_Object_Count ┆ Cells_Area │
+│ ---            ┆ ---           ┆ ---                   ┆ ---        │
+│ str            ┆ str           ┆ i64                   ┆ f64        │
+╞════════════════╪═══════════════╪═══════════════════════╪════════════╡
+│ P1             ┆ A01           ┆ 2                     ┆ 1.5        │
+│ P1             ┆ B02           ┆ 2                     ┆ 20.0       │
+└────────────────┴───────────────┴───────────────────────┴────────────┘
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, TypeAlias, cast
+
+import polars as pl
+
+from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
+from cytoplan.schema import feature_columns, infer_cp_features, require_columns, require_numeric
+from cytoplan.stats.holistic import grouped_medians, missing_as_null
+
+if TYPE_CHECKING:
+    from polars.selectors import Selector
+
+    from cytoplan._typing import AggregateMethod
+
+__all__ = [
+    "OBJECT_COUNT",
+    "FeatureSpec",
+    "aggregate",
+    "resolve_features",
+]
+
+#: Name of the per-group object count column.
+OBJECT_COUNT = "Metadata_Object_Count"
+
+#: How features are chosen: None (the default selector), a polars selector, a list of
+#: names, or ``"infer"`` (pycytominer's ``infer_cp_features`` rule, for recipes).
+FeatureSpec: TypeAlias = "Selector | Sequence[str] | Literal['infer'] | None"
+
+_DROPPED = ("ImageNumber", "ObjectNumber")
+_METHODS = ("median", "mean")
+
+
+def resolve_features(
+    schema: pl.Schema,
+    features: FeatureSpec,
+    *,
+    image_features: bool = False,
+    exclude: Sequence[str] = (),
+) -> list[str]:
+    """Feature column names from a spec, checked to be numeric, minus ``exclude``.
+
+    ``None`` is the default selector (numeric ``Cells_/Cytoplasm_/Nuclei_`` columns,
+    plus numeric ``Image_`` columns with ``image_features=True``); ``"infer"`` applies
+    pycytominer's ``infer_cp_features`` rule.
+
+    >>> import polars as pl
+    >>> schema = pl.Schema({"Metadata_Well": pl.String, "Cells_A": pl.Float64, "Image_B": pl.Int64})
+    >>> resolve_features(schema, None, image_features=True)
+    ['Cells_A', 'Image_B']
+    """
+    if isinstance(features, str) and features == "infer":
+        names = infer_cp_features(schema, image_features=image_features)
+    elif isinstance(features, str):
+        names = feature_columns(schema, [features])
+    else:
+        names = feature_columns(schema, features, include_image=image_features)
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        msg = f"feature column(s) listed more than once: {repeated}"
+        raise SchemaError(msg)
+    require_numeric(schema, names)
+    excluded = set(exclude)
+    return [name for name in names if name not in excluded]
+
+
+def _as_list(names: str | Sequence[str], what: str) -> list[str]:
+    listed = [names] if isinstance(names, str) else list(names)
+    if not listed:
+        msg = f"{what} is empty: name at least one column"
+        raise CytoplanError(msg)
+    if len(set(listed)) != len(listed):
+        msg = f"{what} repeats a column: {listed}"
+        raise CytoplanError(msg)
+    return listed
+
+
+def _check_method(method: str) -> AggregateMethod:
+    lowered = method.lower() if isinstance(method, str) else method
+    if lowered not in _METHODS:
+        msg = f"unknown aggregation method {method!r}; use 'median' or 'mean'"
+        raise CytoplanError(msg)
+    return cast("AggregateMethod", lowered)
+
+
+def restrict_to_subset(lf: pl.LazyFrame, subset: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """Keep the rows of ``lf`` whose values match a row of ``subset`` on all its columns.
+
+    A semi join: a row is kept once however many times its key appears in ``subset``.
+    Keys whose dtypes differ are compared as strings.
+    """
+    sub = subset.lazy()
+    sub_schema = sub.collect_schema()
+    schema = lf.collect_schema()
+    keys = sub_schema.names()
+    if not keys:
+        msg = "subset has no columns: give the key columns of the cells to keep"
+        raise CytoplanError(msg)
+    missing = [key for key in keys if key not in schema]
+    if missing:
+        raise ColumnNotFoundError.from_missing(
+            missing, schema.names(), where="the profiles (subset keys)"
+        )
+    left = []
+    right = []
+    for key in keys:
+        if schema[key] == sub_schema[key]:
+            left.append(pl.col(key))
+            right.append(pl.col(key))
+        else:
+            left.append(pl.col(key).cast(pl.String))
+            right.append(pl.col(key).cast(pl.String))
+    return lf.join(sub, left_on=left, right_on=right, how="semi", nulls_equal=True)
+
+
+def restrict_fields_of_view(
+    lf: pl.LazyFrame, fields_of_view: Sequence[int | str], feature: str
+) -> pl.LazyFrame:
+    """Keep the rows whose ``feature`` (e.g. ``Metadata_Site``) is one of ``fields_of_view``.
+
+    Values are compared as text (``1`` matches ``"1"``). Every requested field must be
+    present in the data, as in pycytominer; one scan of that column checks it.
+    """
+    schema = lf.collect_schema()
+    require_columns(schema, [feature])
+    wanted = [str(value) for value in fields_of_view]
+    if not wanted:
+        msg = "fields_of_view is empty: pass 'all' or a list of sites"
+        raise CytoplanError(msg)
+    as_text = pl.col(feature).cast(pl.String)
+    present = set(lf.select(as_text.unique()).collect().to_series().drop_nulls().to_list())
+    absent = [value for value in wanted if value not in present]
+    if absent:
+        msg = (
+            f"fields of view {absent} are not in column {feature!r} "
+            f"(present: {sorted(present)[:20]}); fix fields_of_view"
+        )
+        raise CytoplanError(msg)
+    return lf.filter(as_text.is_in(wanted))
+
+
+def aggregate(
+    lf: pl.LazyFrame,
+    *,
+    strata: str | Sequence[str] = ("Metadata_Plate", "Metadata_Well"),
+    features: FeatureSpec = None,
+    method: AggregateMethod = "median",
+    object_count: bool = False,
+    object_feature: str = "Metadata_ObjectNumber",
+    image_features: bool = False,
+    subset: pl.LazyFrame | pl.DataFrame | None = None,
+    fields_of_view: Literal["all"] | Sequence[int | str] = "all",
+    fields_of_view_feature: str = "Metadata_Site",
+    memory_limit: str | int | None = None,
+) -> pl.LazyFrame:
+    """Median or mean of every feature per group of ``strata``.
+
+    Parameters
+    ----------
+    lf
+        Single cells (or any profiles). For ``method="median"`` the frame is scanned
+        once per column block: pass a columnar source (a Parquet scan).
+    strata
+        Group keys; output rows are sorted by them (nulls last).
+    features
+        None (numeric ``Cells_/Cytoplasm_/Nuclei_`` columns), a polars selector, a list
+        of names, or ``"infer"`` (pycytominer's rule).
+    method
+        ``"median"`` (exact, in column blocks) or ``"mean"`` (one streaming pass).
+    object_count
+        Add ``Metadata_Object_Count``: the non-null values of ``object_feature`` per
+        group (int64).
+    object_feature
+        Column counted by ``object_count``.
+    image_features
+        Also aggregate numeric ``Image_*`` columns (default feature selection only).
+    subset
+        Keep only the cells matching a row of this table on all its columns (semi join),
+        e.g. a subsample of ``Metadata_ObjectNumber`` per image.
+    fields_of_view
+        ``"all"``, or the sites to keep (all must exist in ``fields_of_view_feature``).
+    fields_of_view_feature
+        The column holding the field of view.
+    memory_limit
+        Budget for the median's column blocks (``"1GiB"``, bytes, or None: the default).
+
+    Returns
+    -------
+    pl.LazyFrame
+        ``strata``, [``Metadata_Object_Count``], features as float64. The median is
+        computed when this function is called (the result is small); the mean is lazy.
+
+    Raises
+    ------
+    ColumnNotFoundError
+        A stratum, feature, ``object_feature`` or subset key is not a column.
+    SchemaError
+        A feature is not numeric.
+    CytoplanError
+        Unknown ``method``, or a requested field of view is absent.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> cells = pl.LazyFrame(
+    ...     {"Metadata_Well": ["A01", "A01", None], "Nuclei_Area": [1.0, 4.0, 5.0]}
+    ... )
+    >>> aggregate(cells, strata="Metadata_Well", method="mean").collect().rows()
+    [('A01', 2.5), (None, 5.0)]
+    """
+    how = _check_method(method)
+    keys = _as_list(strata, "strata")
+    schema = lf.collect_schema()
+    require_columns(schema, keys)
+    if object_count:
+        require_columns(schema, [object_feature])
+    names = resolve_features(schema, features, image_features=image_features, exclude=keys)
+    names = [name for name in names if name not in _DROPPED]
+
+    frame = lf
+    if subset is not None:
+        frame = restrict_to_subset(frame, subset)
+    if not (isinstance(fields_of_view, str) and fields_of_view == "all"):
+        if isinstance(fields_of_view, str):
+            msg = f"fields_of_view must be 'all' or a list of sites, got {fields_of_view!r}"
+            raise CytoplanError(msg)
+        frame = restrict_fields_of_view(frame, fields_of_view, fields_of_view_feature)
+
+    count = pl.col(object_feature).count().cast(pl.Int64).alias(OBJECT_COUNT)
+    if how == "mean":
+        exprs = [missing_as_null(name, schema[name]).mean().alias(name) for name in names]
+        if object_count:
+            exprs.insert(0, count)
+        return (
+            frame.group_by(keys)
+            .agg(exprs)
+            .sort(keys, nulls_last=True)
+            .select(*keys, *([OBJECT_COUNT] if object_count else []), *names)
+        )
+
+    medians = grouped_medians(frame, names, by=keys, memory_limit=memory_limit)
+    if object_count:
+        counts = frame.group_by(keys).agg(count).collect(engine="streaming")
+        medians = medians.join(counts, on=keys, how="left", nulls_equal=True, maintain_order="left")
+        medians = medians.select(*keys, OBJECT_COUNT, *names)
+    return medians.lazy()
