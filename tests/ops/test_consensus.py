@@ -1,0 +1,172 @@
+"""consensus (median / mean / MODZ): parity with pycytominer 1.7.1, and error cases."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
+from cytoplan.ops._modz import pairwise_correlation
+from cytoplan.ops.consensus import consensus, modz
+from cytoplan.testing.profiles import make_profiles
+
+pycytominer = pytest.importorskip("pycytominer")
+
+SAMPLE = "Metadata_broad_sample"
+
+
+def _wells(*, nulls: bool, seed: int = 5) -> pl.DataFrame:
+    df = make_profiles(plates=3, wells=24, features=18, seed=seed, nulls=nulls)
+    # a second key with a null value, and one constant replicate
+    return df.with_columns(
+        pl.when(pl.col("Metadata_Well").str.ends_with("7"))
+        .then(None)
+        .otherwise(pl.col("Metadata_Plate"))
+        .alias("Metadata_Plate")
+    )
+
+
+def _reference(df: pl.DataFrame, **kwargs: object) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = pycytominer.consensus(df.to_pandas(), **kwargs)
+    assert isinstance(out, pd.DataFrame)
+    return out
+
+
+def _assert_matches(got: pl.DataFrame, expected: pd.DataFrame, *, rtol: float) -> None:
+    assert got.columns == list(expected.columns)
+    assert got.height == len(expected)
+    for name in got.columns:
+        if got[name].dtype == pl.String:
+            assert got[name].to_list() == [None if pd.isna(v) else v for v in expected[name]]
+            continue
+        a = got[name].to_numpy().astype(float)
+        b = expected[name].to_numpy().astype(float)
+        if rtol == 0.0:
+            np.testing.assert_array_equal(a, b, err_msg=name)
+        else:
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-300, err_msg=name)
+
+
+@pytest.mark.parametrize("method", ["median", "mean"])
+@pytest.mark.parametrize("keys", [[SAMPLE], ["Metadata_Plate", SAMPLE]])
+def test_median_and_mean(method: str, keys: list[str]) -> None:
+    df = _wells(nulls=True)
+    got = consensus(df.lazy(), replicate_columns=keys, method=method).collect()  # type: ignore[arg-type]
+    expected = _reference(df, replicate_columns=keys, operation=method)
+    _assert_matches(got, expected, rtol=1e-12 if method == "mean" else 0.0)
+
+
+@pytest.mark.parametrize("modz_method", ["spearman", "pearson"])
+@pytest.mark.parametrize("nulls", [False, True])
+@pytest.mark.parametrize("keys", [[SAMPLE], ["Metadata_Plate", SAMPLE]])
+def test_modz(modz_method: str, nulls: bool, keys: list[str]) -> None:
+    df = _wells(nulls=nulls)
+    got = consensus(
+        df.lazy(),
+        replicate_columns=keys,
+        method="modz",
+        modz_method=modz_method,  # type: ignore[arg-type]
+    ).collect()
+    expected = _reference(
+        df, replicate_columns=keys, operation="modz", modz_args={"method": modz_method}
+    )
+    _assert_matches(got, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("min_weight", "precision"), [(0.3, 2), (0.0, 4), (0.9, 0), (0.01, 6)])
+def test_modz_min_weight_and_precision(min_weight: float, precision: int) -> None:
+    df = _wells(nulls=True, seed=9)
+    got = consensus(
+        df.lazy(),
+        replicate_columns=SAMPLE,
+        method="modz",
+        min_weight=min_weight,
+        precision=precision,
+    ).collect()
+    expected = _reference(
+        df,
+        replicate_columns=[SAMPLE],
+        operation="modz",
+        modz_args={"method": "spearman", "min_weight": min_weight, "precision": precision},
+    )
+    _assert_matches(got, expected, rtol=1e-12)
+
+
+def test_single_replicates_keep_values_and_missing_become_zero() -> None:
+    df = _wells(nulls=True)
+    keys = ["Metadata_Plate", "Metadata_Well"]
+    got = modz(df.lazy(), replicate_columns=keys).collect()
+    expected = _reference(df, replicate_columns=keys, operation="modz")
+    _assert_matches(got, expected, rtol=0.0)
+    feature = df.columns[5]
+    assert df[feature].null_count() > 0
+    assert got[feature].null_count() == 0
+
+
+def test_constant_replicate_and_many_groups() -> None:
+    rng = np.random.default_rng(2)
+    n_groups, d = 400, 30
+    sizes = rng.integers(1, 6, size=n_groups)
+    groups = np.repeat([f"g{i:04d}" for i in range(n_groups)], sizes)
+    values = rng.normal(size=(groups.size, d)) + rng.normal(size=(n_groups, d)).repeat(sizes, 0)
+    values[3] = 1.0  # a constant replicate: NaN correlations, NaN weight
+    values[rng.random(values.shape) < 0.01] = np.nan
+    df = pl.DataFrame({SAMPLE: groups}).hstack(
+        pl.DataFrame(values, schema=[f"Cells_f{j}" for j in range(d)], orient="row")
+    )
+    for method in ("spearman", "pearson"):
+        got = modz(df.lazy(), replicate_columns=SAMPLE, method=method).collect()  # type: ignore[arg-type]
+        expected = _reference(
+            df, replicate_columns=[SAMPLE], operation="modz", modz_args={"method": method}
+        )
+        _assert_matches(got, expected, rtol=1e-12)
+
+
+def test_three_equal_replicates_weigh_0_3333() -> None:
+    df = pl.DataFrame({SAMPLE: ["a"] * 3, "Cells_x": [1.0, 2.0, 3.0], "Cells_y": [3.0, 4.0, 5.0]})
+    got = modz(df.lazy(), replicate_columns=SAMPLE).collect()
+    assert got["Cells_x"].item() == pytest.approx(1.9998, abs=1e-15)
+
+
+def test_pairwise_correlation_matches_pandas() -> None:
+    rng = np.random.default_rng(4)
+    block = rng.normal(size=(5, 40))
+    block[rng.random(block.shape) < 0.15] = np.nan
+    block[2, :] = np.where(np.isnan(block[2]), np.nan, np.round(block[2]))  # ties
+    for method in ("spearman", "pearson"):
+        expected = pd.DataFrame(block.T).corr(method=method).to_numpy()
+        got = pairwise_correlation(block, method)  # type: ignore[arg-type]
+        np.testing.assert_allclose(got, expected, rtol=1e-13)
+
+
+def test_errors() -> None:
+    lf = _wells(nulls=False).lazy()
+    with pytest.raises(CytoplanError, match="unknown consensus method 'max'"):
+        consensus(lf, method="max")  # type: ignore[arg-type]
+    with pytest.raises(CytoplanError, match="unknown MODZ correlation method 'kendall'"):
+        consensus(lf, method="modz", modz_method="kendall")  # type: ignore[arg-type]
+    with pytest.raises(ColumnNotFoundError, match="Metadata_Nope"):
+        consensus(lf, replicate_columns=["Metadata_Nope"], method="modz")
+    with pytest.raises(ColumnNotFoundError, match="Metadata_Nope"):
+        consensus(lf, replicate_columns=["Metadata_Nope"])
+    with pytest.raises(SchemaError, match="not numeric"):
+        consensus(lf, method="modz", features=["Metadata_control_type"])
+    with pytest.raises(CytoplanError, match="precision"):
+        consensus(lf, method="modz", precision=-1)
+    with pytest.raises(CytoplanError, match="replicate_columns is empty"):
+        consensus(lf, replicate_columns=[], method="modz")
+
+
+def test_case_insensitive_and_empty() -> None:
+    lf = _wells(nulls=False).lazy()
+    upper = consensus(lf, replicate_columns=SAMPLE, method="MODZ").collect()  # type: ignore[arg-type]
+    assert upper.equals(consensus(lf, replicate_columns=SAMPLE, method="modz").collect())
+    empty = consensus(lf.head(0), replicate_columns=SAMPLE, method="modz").collect()
+    assert empty.height == 0
+    assert empty.columns == upper.columns
