@@ -1,0 +1,631 @@
+"""Feature × feature correlation matrices in bounded memory.
+
+pycytominer computes correlations on a dense pandas frame: ``np.corrcoef`` when
+the data hold no missing or infinite value, ``DataFrame.corr`` (pairwise-complete
+observations) otherwise. This module computes the same matrices without ever
+holding an ``n × d`` table:
+
+* **Pearson** streams the rows in fixed-size batches and accumulates shifted
+  cross-products (``X^T X`` with ``dsyrk``); the ``d × d`` result is all NumPy
+  keeps. The shift is each column's median in the first batch, so centering is
+  numerically stable (errors of order machine epsilon, not ``mean² / variance``)
+  and exactly constant columns give exactly zero variance (NaN correlations, as
+  pandas). When a batch holds a missing or infinite value the accumulator switches,
+  without restarting, to *pairwise-complete* sums (counts, sums and sums of squares
+  per pair of columns, as masked matrix products), which reproduce pandas'
+  ``DataFrame.corr()`` semantics: a pair uses the rows where both values are finite.
+* **Spearman** is Pearson on average ranks. Ranks are holistic, so the columns are
+  split into blocks sized from the memory limit and each pair of blocks is
+  correlated in turn (a single block when everything fits). With missing values
+  each pair is re-ranked on its pairwise-complete rows, as pandas does, vectorised
+  over the second column of the pair.
+* **Kendall** (tau-b, as ``scipy.stats.kendalltau`` and pandas) is the cosine of
+  the sign vectors of all row pairs, ``S^T S``, accumulated over chunks of row
+  pairs: ``O(n² d²)`` work, meant for well-level profiles.
+
+Rows are consumed in batches of a fixed size (independent of how Polars chunks its
+output) and in a fixed order, so results are deterministic.
+
+Examples
+--------
+>>> import polars as pl
+>>> lf = pl.LazyFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [2.0, 4.1, 5.9, 8.2], "c": [4.0, 3, 2, 1]})
+>>> correlation_matrix(lf, ["a", "b", "c"]).round(4).tolist()
+[[1.0, 0.999, -1.0], [0.999, 1.0, -0.999], [-1.0, -0.999, 1.0]]
+>>> correlation_matrix(lf, ["a", "c"], method="kendall").tolist()
+[[1.0, -1.0], [-1.0, 1.0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from cytoplan.config import settings
+from cytoplan.exceptions import CytoplanError, StatisticsError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from cytoplan._typing import CorrelationMethod
+
+__all__ = [
+    "CrossProducts",
+    "PairwiseCrossProducts",
+    "batch_rows_for",
+    "correlation_matrix",
+    "cross_products",
+    "fixed_batches",
+    "kendall",
+    "pearson",
+    "spearman",
+]
+
+_METHODS = ("pearson", "spearman", "kendall")
+#: relative cancellation below which a pairwise sum of squares counts as zero
+_CANCELLATION = 1e-13
+#: bytes of one batch of rows handed to NumPy (a few copies are alive at once)
+_BATCH_BYTES = 64 * 2**20
+#: Kendall work (row pairs × d²) above which we refuse and explain
+_KENDALL_MAX_WORK = 2e13
+
+
+def _float_frame(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    return lf.select(pl.col(name).cast(pl.Float64) for name in columns)
+
+
+def batch_rows_for(n_columns: int, memory_limit: int | str | None = None) -> int:
+    """Rows per batch so that a batch of ``n_columns`` float64 values stays small.
+
+    About 64 MiB per batch (at most an eighth of the memory limit), between 256
+    and 65,536 rows.
+
+    >>> batch_rows_for(3000)
+    2796
+    """
+    budget = min(_BATCH_BYTES, settings(memory_limit=memory_limit).memory_limit // 8)
+    return int(min(65_536, max(256, budget // max(1, n_columns * 8))))
+
+
+def fixed_batches(lf: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
+    """The rows of ``lf`` in order, in batches of exactly ``rows`` rows (the last may be short).
+
+    Batch boundaries do not depend on how the engine chunks its output, so sums
+    accumulated batch by batch are deterministic.
+
+    >>> import polars as pl
+    >>> [b.height for b in fixed_batches(pl.LazyFrame({"a": range(10)}), 4)]
+    [4, 4, 2]
+    """
+    pending: list[pl.DataFrame] = []
+    held = 0
+    for chunk in lf.collect_batches(chunk_size=rows, maintain_order=True, engine="streaming"):
+        if chunk.height == 0:
+            continue
+        pending.append(chunk)
+        held += chunk.height
+        while held >= rows:
+            joined = pl.concat(pending, rechunk=False) if len(pending) > 1 else pending[0]
+            yield joined.slice(0, rows).rechunk()
+            rest = joined.slice(rows)
+            pending = [rest] if rest.height else []
+            held = rest.height
+    if held:
+        yield pl.concat(pending).rechunk()
+
+
+def _as_array(batch: pl.DataFrame) -> NDArray[np.float64]:
+    import numpy as np
+
+    array = np.asarray(batch.to_numpy(order="fortran"), dtype=np.float64, order="F")
+    if not array.flags.writeable:  # a zero-copy view of Polars memory
+        array = array.copy(order="F")
+    return array
+
+
+def _syrk_into(gram: NDArray[np.float64] | None, block: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``gram + block.T @ block`` (upper triangle only), reusing ``gram``'s memory."""
+    import numpy as np
+    from scipy.linalg.blas import dsyrk
+
+    block = np.asfortranarray(block)
+    if gram is None:
+        result: NDArray[np.float64] = dsyrk(1.0, block, trans=1, lower=0)
+        return result
+    result = dsyrk(1.0, block, beta=1.0, c=gram, trans=1, lower=0, overwrite_c=1)
+    return result
+
+
+def _symmetric(upper: NDArray[np.float64]) -> NDArray[np.float64]:
+    import numpy as np
+
+    lower = np.tril_indices_from(upper, k=-1)
+    upper[lower] = upper.T[lower]
+    return upper
+
+
+@dataclass
+class CrossProducts:
+    """Mergeable partial statistics of complete rows: count, means, centered cross-products.
+
+    ``m2[i, j] = Σ (x_i - mean_i)(x_j - mean_j)``. Partials of disjoint row sets
+    merge exactly (Chan, Golub & LeVeque), which is how plates or row groups
+    computed apart are combined.
+
+    >>> import numpy as np
+    >>> a = CrossProducts.from_array(np.array([[1.0, 2.0], [2.0, 4.0]]))
+    >>> b = CrossProducts.from_array(np.array([[3.0, 5.0]]))
+    >>> a.merge(b).covariance().round(3).tolist()
+    [[1.0, 1.5], [1.5, 2.333]]
+    """
+
+    n: int
+    mean: NDArray[np.float64]
+    m2: NDArray[np.float64]
+
+    @classmethod
+    def from_array(cls, values: NDArray[np.float64]) -> CrossProducts:
+        """Partials of a small in-memory array (rows × columns, all finite)."""
+
+        mean = values.mean(axis=0)
+        centered = values - mean
+        return cls(n=values.shape[0], mean=mean, m2=centered.T @ centered)
+
+    def merge(self, other: CrossProducts) -> CrossProducts:
+        """Partials of the union of the two row sets."""
+        import numpy as np
+
+        if self.n == 0:
+            return other
+        if other.n == 0:
+            return self
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.n / n)
+        m2 = self.m2 + other.m2 + np.outer(delta, delta) * (self.n * other.n / n)
+        return CrossProducts(n=n, mean=mean, m2=m2)
+
+    def covariance(self, ddof: int = 1) -> NDArray[np.float64]:
+        """The covariance matrix (``ddof=1`` as ``np.cov``)."""
+        import numpy as np
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            result: NDArray[np.float64] = self.m2 / (self.n - ddof)
+        return result
+
+    def correlation(self) -> NDArray[np.float64]:
+        """Pearson correlations, computed as ``np.corrcoef`` does (NaN for constant columns)."""
+        import numpy as np
+
+        scale = np.sqrt(np.diag(self.m2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = self.m2 / scale[:, None]
+            corr /= scale[None, :]
+        np.clip(corr, -1.0, 1.0, out=corr)
+        return corr
+
+
+@dataclass
+class PairwiseCrossProducts:
+    """Pairwise-complete partial sums of shifted values (``x - shift``).
+
+    For columns ``i`` and ``j``, over the rows where both are finite:
+    ``count[i, j]`` rows, ``sum_x[i, j] = Σ x_i``, ``sum_xx[i, j] = Σ x_i²``,
+    ``sum_xy[i, j] = Σ x_i x_j``. Correlations follow pandas' ``DataFrame.corr``:
+    NaN where a column has no spread on the pair's rows.
+    """
+
+    shift: NDArray[np.float64]
+    count: NDArray[np.float64]
+    sum_x: NDArray[np.float64]
+    sum_xx: NDArray[np.float64]
+    sum_xy: NDArray[np.float64]
+
+    def correlation(self) -> NDArray[np.float64]:
+        """Pairwise-complete Pearson correlations."""
+        import numpy as np
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n = self.count
+            sx, sy = self.sum_x, self.sum_x.T
+            ssx = self.sum_xx - sx * sx / n
+            ssy = self.sum_xx.T - sy * sy / n
+            # a column constant on the pair's rows cancels to rounding noise: call it zero
+            ssx[ssx <= _CANCELLATION * self.sum_xx] = 0.0
+            ssy[ssy <= _CANCELLATION * self.sum_xx.T] = 0.0
+            cxy = self.sum_xy - sx * sy / n
+            corr = cxy / np.sqrt(ssx * ssy)
+        corr[~np.isfinite(corr)] = np.nan
+        # pandas' Welford loop gives exactly 1 on the diagonal (NaN without spread)
+        np.fill_diagonal(corr, np.where(np.diag(ssx) > 0, 1.0, np.nan))
+        np.clip(corr, -1.0, 1.0, out=corr)
+        return corr
+
+
+class _Accumulator:
+    """Shifted cross-products over batches; switches to pairwise-complete sums on NaN/inf."""
+
+    def __init__(self) -> None:
+        self.shift: NDArray[np.float64] | None = None
+        self.n = 0
+        self.total: NDArray[np.float64] | None = None
+        self.gram: NDArray[np.float64] | None = None
+        self.pairwise: PairwiseCrossProducts | None = None
+
+    def add(self, values: NDArray[np.float64]) -> None:
+        import warnings
+
+        import numpy as np
+
+        finite = np.isfinite(values)
+        complete = bool(finite.all())
+        if self.shift is None:
+            if complete:
+                self.shift = np.median(values, axis=0)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
+                    shift = np.nanmedian(np.where(finite, values, np.nan), axis=0)
+                self.shift = np.where(np.isfinite(shift), shift, 0.0)
+        values -= self.shift
+        if complete and self.pairwise is None:
+            self.n += values.shape[0]
+            column_sums = values.sum(axis=0)
+            self.total = column_sums if self.total is None else self.total + column_sums
+            self.gram = _syrk_into(self.gram, values)
+            return
+        if self.pairwise is None:
+            self._switch_to_pairwise(values.shape[1])
+        self._add_pairwise(values, finite)
+
+    def _switch_to_pairwise(self, d: int) -> None:
+        import numpy as np
+
+        assert self.shift is not None
+        if self.gram is None:
+            zeros = np.zeros((d, d))
+            self.pairwise = PairwiseCrossProducts(
+                self.shift, zeros.copy(), zeros.copy(), zeros.copy(), zeros
+            )
+            return
+        assert self.total is not None
+        gram = _symmetric(self.gram)
+        self.pairwise = PairwiseCrossProducts(
+            shift=self.shift,
+            count=np.full((d, d), float(self.n)),
+            sum_x=np.repeat(self.total[:, None], d, axis=1),
+            sum_xx=np.repeat(np.diag(gram)[:, None], d, axis=1),
+            sum_xy=gram,
+        )
+        self.gram = self.total = None
+
+    def _add_pairwise(self, values: NDArray[np.float64], finite: NDArray[np.bool_]) -> None:
+        import numpy as np
+
+        pw = self.pairwise
+        assert pw is not None
+        d = values.shape[1]
+        mask = np.asfortranarray(finite, dtype=np.float64)
+        zeroed = np.where(finite, values, 0.0)
+        pw.count += _symmetric(_syrk_into(None, mask))
+        moments = np.asfortranarray(np.hstack([zeroed, zeroed * zeroed]))
+        both = moments.T @ mask
+        pw.sum_x += both[:d]
+        pw.sum_xx += both[d:]
+        pw.sum_xy += _symmetric(_syrk_into(None, zeroed))
+
+    def correlation(self, d: int) -> NDArray[np.float64]:
+        import numpy as np
+
+        if self.pairwise is not None:
+            return self.pairwise.correlation()
+        if self.gram is None or self.n == 0:
+            return np.full((d, d), np.nan)
+        assert self.total is not None and self.shift is not None
+        m2 = _symmetric(self.gram)
+        m2 -= np.outer(self.total, self.total / self.n)
+        mean = self.shift + self.total / self.n
+        return CrossProducts(n=self.n, mean=mean, m2=m2).correlation()
+
+
+def cross_products(
+    lf: pl.LazyFrame,
+    columns: Sequence[str],
+    *,
+    memory_limit: int | str | None = None,
+    batch_rows: int | None = None,
+) -> CrossProducts:
+    """Count, means and centered cross-products of complete rows, in one streamed pass.
+
+    Raises :class:`StatisticsError` if a value is missing or infinite (use
+    :func:`pearson`, which handles them pairwise).
+
+    >>> import polars as pl
+    >>> cross_products(pl.LazyFrame({"a": [1.0, 2.0, 3.0], "b": [1.0, 0.0, 2.0]}), ["a", "b"]).m2
+    array([[2., 1.],
+           [1., 2.]])
+    """
+    acc = _stream(lf, columns, memory_limit=memory_limit, batch_rows=batch_rows)
+    if acc.pairwise is not None:
+        msg = "cross_products needs complete rows; some values are missing or infinite"
+        raise StatisticsError(msg)
+    import numpy as np
+
+    d = len(columns)
+    if acc.gram is None or acc.total is None or acc.shift is None:
+        return CrossProducts(n=0, mean=np.zeros(d), m2=np.zeros((d, d)))
+    m2 = _symmetric(acc.gram)
+    m2 -= np.outer(acc.total, acc.total / acc.n)
+    return CrossProducts(n=acc.n, mean=acc.shift + acc.total / acc.n, m2=m2)
+
+
+def _stream(
+    lf: pl.LazyFrame,
+    columns: Sequence[str],
+    *,
+    memory_limit: int | str | None,
+    batch_rows: int | None,
+) -> _Accumulator:
+    rows = batch_rows or batch_rows_for(len(columns), memory_limit)
+    acc = _Accumulator()
+    for batch in fixed_batches(_float_frame(lf, columns), rows):
+        acc.add(_as_array(batch))
+    return acc
+
+
+def pearson(
+    lf: pl.LazyFrame,
+    columns: Sequence[str],
+    *,
+    memory_limit: int | str | None = None,
+    batch_rows: int | None = None,
+) -> NDArray[np.float64]:
+    """Pearson correlation matrix of ``columns``, streamed in one pass over the rows.
+
+    Without missing or infinite values this is ``np.corrcoef`` (to rounding); with
+    them, pandas' pairwise-complete ``DataFrame.corr()``.
+
+    >>> import polars as pl
+    >>> lf = pl.LazyFrame({"a": [1.0, 2.0, None, 4.0], "b": [1.0, 2.0, 3.0, 4.5]})
+    >>> pearson(lf, ["a", "b"]).round(6).tolist()
+    [[1.0, 0.998625], [0.998625, 1.0]]
+    """
+    acc = _stream(lf, columns, memory_limit=memory_limit, batch_rows=batch_rows)
+    return acc.correlation(len(columns))
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+def _column_block_width(n_rows: int, memory_limit: int | str | None, copies: int) -> int:
+    budget = settings(memory_limit=memory_limit).memory_limit
+    per_column = max(1, n_rows) * 8 * copies
+    return max(1, int(budget // 2 // per_column))
+
+
+def _dense(lf: pl.LazyFrame, columns: Sequence[str]) -> NDArray[np.float64]:
+    import numpy as np
+
+    frame = _float_frame(lf, columns).collect(engine="streaming")
+    values = _as_array(frame) if frame.width else np.zeros((frame.height, 0))
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def _by_block_pairs(
+    lf: pl.LazyFrame,
+    columns: Sequence[str],
+    kernel: _Kernel,
+    *,
+    memory_limit: int | str | None,
+    copies: int,
+) -> NDArray[np.float64]:
+    """Assemble a correlation matrix from ``kernel(Xa, Xb)`` over pairs of column blocks."""
+    import numpy as np
+
+    d = len(columns)
+    n = int(lf.select(pl.len()).collect().item())
+    width = _column_block_width(n, memory_limit, copies)
+    blocks = [list(range(s, min(d, s + width))) for s in range(0, d, width)]
+    result = np.full((d, d), np.nan)
+    for a, block_a in enumerate(blocks):
+        values_a = _dense(lf, [columns[i] for i in block_a])
+        for block_b in blocks[a:]:
+            same = block_b is block_a
+            values_b = values_a if same else _dense(lf, [columns[i] for i in block_b])
+            part = kernel(values_a, values_b, same=same)
+            result[np.ix_(block_a, block_b)] = part
+            result[np.ix_(block_b, block_a)] = part.T
+    return result
+
+
+class _Kernel:
+    def __call__(
+        self, xa: NDArray[np.float64], xb: NDArray[np.float64], *, same: bool
+    ) -> NDArray[np.float64]:
+        raise NotImplementedError
+
+
+def _average_ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    from scipy.stats import rankdata
+
+    ranks: NDArray[np.float64] = rankdata(values, axis=0, nan_policy="omit")
+    return ranks
+
+
+class _SpearmanKernel(_Kernel):
+    """pandas' ``nancorr_spearman``: Pearson on ranks of the pairwise-complete rows."""
+
+    def __call__(
+        self, xa: NDArray[np.float64], xb: NDArray[np.float64], *, same: bool
+    ) -> NDArray[np.float64]:
+        import numpy as np
+
+        n = xa.shape[0]
+        valid_a, valid_b = ~np.isnan(xa), ~np.isnan(xb)
+        full_a = np.asarray(valid_a.all(axis=0))
+        full_b = np.asarray(valid_b.all(axis=0))
+        result = np.full((xa.shape[1], xb.shape[1]), np.nan)
+        fa, fb = np.flatnonzero(full_a), np.flatnonzero(full_b)
+        if fa.size and fb.size and n > 0:
+            ra = _average_ranks(xa[:, fa]) - (n + 1) / 2.0
+            rb = ra if same else _average_ranks(xb[:, fb]) - (n + 1) / 2.0
+            result[np.ix_(fa, fb)] = _cosine(ra, rb)
+        for i in range(xa.shape[1]):
+            targets = np.arange(xb.shape[1]) if not full_a[i] else np.flatnonzero(~full_b)
+            if targets.size:
+                result[i, targets] = _spearman_one_vs_many(xa[:, i], xb[:, targets])
+        return result
+
+
+def _cosine(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    import numpy as np
+
+    cross = a.T @ b
+    norm_a = np.einsum("ij,ij->j", a, a)
+    norm_b = np.einsum("ij,ij->j", b, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result: NDArray[np.float64] = cross / np.sqrt(np.outer(norm_a, norm_b))
+    result[~np.isfinite(result)] = np.nan
+    return result
+
+
+def _spearman_one_vs_many(x: NDArray[np.float64], ys: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Spearman of ``x`` with every column of ``ys``, each on its pairwise-complete rows."""
+    import numpy as np
+
+    rows = ~np.isnan(x)
+    x, ys = x[rows], ys[rows]
+    if x.size == 0:
+        return np.full(ys.shape[1], np.nan)
+    order = np.argsort(x, kind="stable")
+    x, ys = x[order], ys[order]
+    valid = ~np.isnan(ys)
+    # counts[k] = valid rows of each y among the first k rows (sorted by x)
+    counts = np.zeros((x.size + 1, ys.shape[1]))
+    np.cumsum(valid, axis=0, dtype=np.float64, out=counts[1:])
+    # tie groups of x: every row's group starts at first[group] and ends before end[group]
+    starts = np.r_[True, x[1:] != x[:-1]]
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    end = np.r_[first[1:], x.size]
+    before = counts[first[group]]
+    tied = counts[end[group]] - before
+    rank_x = before + (tied + 1.0) / 2.0
+    rank_y = _average_ranks(ys)
+    nobs = counts[-1]
+    mean = (nobs + 1.0) / 2.0
+    dx = np.where(valid, rank_x - mean, 0.0)
+    dy = np.where(valid, rank_y - mean, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = (dx * dy).sum(axis=0) / np.sqrt((dx * dx).sum(axis=0) * (dy * dy).sum(axis=0))
+    result[~np.isfinite(result)] = np.nan
+    return np.asarray(result, dtype=np.float64)
+
+
+def spearman(
+    lf: pl.LazyFrame, columns: Sequence[str], *, memory_limit: int | str | None = None
+) -> NDArray[np.float64]:
+    """Spearman correlation matrix as pandas' ``DataFrame.corr("spearman")``.
+
+    >>> import polars as pl
+    >>> lf = pl.LazyFrame({"a": [1.0, 2.0, 3.0, None], "b": [1.0, 4.0, 9.0, 16.0]})
+    >>> spearman(lf, ["a", "b"]).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    return _by_block_pairs(lf, columns, _SpearmanKernel(), memory_limit=memory_limit, copies=8)
+
+
+class _KendallKernel(_Kernel):
+    """tau-b over pairwise-complete rows: the cosine of row-pair sign vectors."""
+
+    def __init__(self, memory_limit: int | str | None) -> None:
+        self.memory_limit = memory_limit
+
+    def __call__(
+        self, xa: NDArray[np.float64], xb: NDArray[np.float64], *, same: bool
+    ) -> NDArray[np.float64]:
+        import numpy as np
+
+        n, da, db = xa.shape[0], xa.shape[1], xb.shape[1]
+        pairs = n * (n - 1) // 2
+        if pairs * da * db > _KENDALL_MAX_WORK:
+            msg = (
+                f"Kendall correlation of {n:,} rows × {da:,} features needs about "
+                f"{pairs * da * db:.1e} operations; aggregate to well level first or use "
+                "method='spearman' or 'pearson'"
+            )
+            raise StatisticsError(msg)
+        missing = bool(np.isnan(xa).any() or np.isnan(xb).any())
+        budget = settings(memory_limit=self.memory_limit).memory_limit // 4
+        # float32 sums of ±1 are exact while a chunk has fewer than 2**24 row pairs
+        chunk = int(max(1024, min(pairs, 2**22, budget // max(1, (da + db) * 4 * 6))))
+        concordance = np.zeros((da, db))
+        untied_a = np.zeros((da, db)) if missing else np.zeros(da)
+        untied_b = np.zeros((da, db)) if missing else np.zeros(db)
+        first, second = np.triu_indices(n, k=1)
+        for start in range(0, pairs, chunk):
+            p, q = first[start : start + chunk], second[start : start + chunk]
+            sa = np.nan_to_num(np.sign(xa[q] - xa[p]), nan=0.0).astype(np.float32)
+            sb = sa if same else np.nan_to_num(np.sign(xb[q] - xb[p]), nan=0.0).astype(np.float32)
+            concordance += (sa.T @ sb).astype(np.float64)
+            if missing:
+                va = (~np.isnan(xa[q]) & ~np.isnan(xa[p])).astype(np.float32)
+                vb = va if same else (~np.isnan(xb[q]) & ~np.isnan(xb[p])).astype(np.float32)
+                untied_a += (np.abs(sa).T @ vb).astype(np.float64)
+                untied_b += (va.T @ np.abs(sb)).astype(np.float64)
+            else:
+                untied_a += np.abs(sa).sum(axis=0, dtype=np.float64)
+                untied_b += np.abs(sb).sum(axis=0, dtype=np.float64)
+        if not missing:
+            untied_a = np.repeat(untied_a[:, None], db, axis=1)
+            untied_b = np.repeat(untied_b[None, :], da, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tau = concordance / np.sqrt(untied_a) / np.sqrt(untied_b)
+        tau[(untied_a == 0) | (untied_b == 0)] = np.nan
+        np.clip(tau, -1.0, 1.0, out=tau)
+        if same:
+            counts = (~np.isnan(xa)).sum(axis=0)
+            np.fill_diagonal(tau, np.where(counts >= 1, 1.0, np.nan))
+        return tau
+
+
+def kendall(
+    lf: pl.LazyFrame, columns: Sequence[str], *, memory_limit: int | str | None = None
+) -> NDArray[np.float64]:
+    """Kendall tau-b correlation matrix as pandas' ``DataFrame.corr("kendall")``.
+
+    >>> import polars as pl
+    >>> lf = pl.LazyFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [1.0, 3.0, 2.0, 4.0]})
+    >>> kendall(lf, ["a", "b"]).round(4).tolist()
+    [[1.0, 0.6667], [0.6667, 1.0]]
+    """
+    kernel = _KendallKernel(memory_limit)
+    return _by_block_pairs(lf, columns, kernel, memory_limit=memory_limit, copies=4)
+
+
+def correlation_matrix(
+    lf: pl.LazyFrame,
+    columns: Sequence[str],
+    *,
+    method: CorrelationMethod = "pearson",
+    memory_limit: int | str | None = None,
+) -> NDArray[np.float64]:
+    """The ``d × d`` correlation matrix of ``columns`` with pycytominer's semantics.
+
+    ``method`` is ``"pearson"`` (streamed), ``"spearman"`` or ``"kendall"``;
+    missing and infinite values are left out pairwise, as pandas does.
+    """
+    key = method.lower() if isinstance(method, str) else method
+    if key == "pearson":
+        return pearson(lf, columns, memory_limit=memory_limit)
+    if key == "spearman":
+        return spearman(lf, columns, memory_limit=memory_limit)
+    if key == "kendall":
+        return kendall(lf, columns, memory_limit=memory_limit)
+    msg = f"unknown correlation method {method!r}; choose one of {', '.join(_METHODS)}"
+    raise CytoplanError(msg)
