@@ -1,0 +1,263 @@
+"""pycytominer 1.7.1's feature selection rules, applied to precomputed statistics.
+
+Each rule takes the statistics of the features still kept and returns the
+:class:`Drop` records of the features it removes, in feature order. The
+statistics come from :mod:`cytoplan.ops._selection_stats` and
+:mod:`cytoplan.stats.correlation`; the rules themselves are small and pure.
+
+Examples
+--------
+>>> import numpy as np
+>>> corr = np.array([[1.0, 0.95, 0.2], [0.95, 1.0, 0.1], [0.2, 0.1, 1.0]])
+>>> [d.feature for d in correlation_rule(corr, ["a", "b", "c"], threshold=0.9)]
+['a']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from cytoplan.exceptions import StatisticsError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+__all__ = [
+    "DROPPED_SCHEMA",
+    "Drop",
+    "blocklist_rule",
+    "correlation_rule",
+    "frequency_rule",
+    "na_rule",
+    "noise_rule",
+    "outlier_rule",
+    "variance_rule",
+]
+
+#: the schema of ``FeatureSelector.dropped_``
+DROPPED_SCHEMA = pl.Schema(
+    {
+        "feature": pl.String,
+        "operation": pl.String,
+        "statistic": pl.String,
+        "value": pl.Float64,
+        "threshold": pl.Float64,
+        "partner": pl.String,
+        "reason": pl.String,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """One dropped feature: which operation dropped it, on which statistic, and why."""
+
+    feature: str
+    operation: str
+    statistic: str
+    value: float | None
+    threshold: float | None
+    reason: str
+    partner: str | None = None
+
+
+def _g(value: float | None) -> str:
+    return "missing" if value is None else f"{value:.6g}"
+
+
+def variance_rule(summaries: pl.DataFrame, *, min_variance: float) -> list[Drop]:
+    """Population variance (NaN skipped) not above ``min_variance`` → drop (sklearn's rule).
+
+    With ``min_variance == 0`` the variance of a column without missing values is
+    ``min(variance, max - min)`` so that constant columns are exactly 0. All-missing
+    columns are dropped; infinite values raise; dropping every feature raises.
+    """
+    infinite = summaries.filter(pl.col("n_infinite") > 0)["feature"].to_list()
+    if infinite:
+        msg = (
+            f"variance_threshold: feature(s) hold infinite values: {', '.join(infinite[:10])}"
+            f"{' ...' if len(infinite) > 10 else ''}; replace them (e.g. with null) or run "
+            "drop_outliers first"
+        )
+        raise StatisticsError(msg)
+    drops: list[Drop] = []
+    kept = 0
+    for row in summaries.iter_rows(named=True):
+        variance = row["var"]
+        if min_variance == 0 and variance is not None and row["n_missing"] == 0:
+            variance = min(variance, row["max"] - row["min"])
+        if variance is not None and variance > min_variance:
+            kept += 1
+            continue
+        drops.append(
+            Drop(
+                row["feature"],
+                "variance_threshold",
+                "variance",
+                variance,
+                float(min_variance),
+                f"variance {_g(variance)} <= min_variance {min_variance:g}",
+            )
+        )
+    if summaries.height and not kept:
+        msg = (
+            f"variance_threshold: no feature has a variance above min_variance={min_variance:g} "
+            f"({summaries.height} feature(s) on {summaries['n_rows'][0]} reference row(s)); "
+            "lower min_variance or check the reference rows"
+        )
+        raise StatisticsError(msg)
+    return drops
+
+
+def frequency_rule(
+    counts: pl.DataFrame, *, n_rows: int, freq_cut: float, unique_cut: float
+) -> list[Drop]:
+    """2nd/1st most common value count below ``freq_cut`` OR distinct/rows below ``unique_cut``."""
+    drops: list[Drop] = []
+    for row in counts.iter_rows(named=True):
+        ratio = row["second"] / row["first"] if row["n_unique"] >= 2 else 0.0
+        unique = row["n_unique"] / n_rows
+        if ratio < freq_cut:
+            drops.append(
+                Drop(
+                    row["feature"],
+                    "frequency_threshold",
+                    "frequency_ratio",
+                    ratio,
+                    freq_cut,
+                    f"2nd/1st most common value count {ratio:.6g} < freq_cut {freq_cut:g}",
+                )
+            )
+        elif unique < unique_cut:
+            drops.append(
+                Drop(
+                    row["feature"],
+                    "frequency_threshold",
+                    "unique_ratio",
+                    unique,
+                    unique_cut,
+                    f"distinct values / rows {unique:.6g} < unique_cut {unique_cut:g}",
+                )
+            )
+    return drops
+
+
+def na_rule(summaries: pl.DataFrame, *, na_cutoff: float) -> list[Drop]:
+    """Proportion of missing values (null or NaN) above ``na_cutoff`` → drop."""
+    drops: list[Drop] = []
+    for row in summaries.iter_rows(named=True):
+        share = row["n_missing"] / row["n_rows"]
+        if share > na_cutoff:
+            drops.append(
+                Drop(
+                    row["feature"],
+                    "drop_na_columns",
+                    "missing_share",
+                    share,
+                    na_cutoff,
+                    f"{share:.6g} of values missing > na_cutoff {na_cutoff:g}",
+                )
+            )
+    return drops
+
+
+def outlier_rule(summaries: pl.DataFrame, *, outlier_cutoff: float) -> list[Drop]:
+    """``|max|`` or ``|min|`` above ``outlier_cutoff`` → drop (missing values skipped)."""
+    drops: list[Drop] = []
+    for row in summaries.iter_rows(named=True):
+        extremes = [abs(v) for v in (row["max"], row["min"]) if v is not None]
+        largest = max(extremes) if extremes else None
+        if largest is not None and largest > outlier_cutoff:
+            drops.append(
+                Drop(
+                    row["feature"],
+                    "drop_outliers",
+                    "max_abs",
+                    largest,
+                    outlier_cutoff,
+                    f"max |value| {largest:.6g} > outlier_cutoff {outlier_cutoff:g}",
+                )
+            )
+    return drops
+
+
+def noise_rule(spread: pl.DataFrame, *, stdev_cutoff: float) -> list[Drop]:
+    """Mean within-group population SD above ``stdev_cutoff`` → drop."""
+    drops: list[Drop] = []
+    for row in spread.iter_rows(named=True):
+        value = row["mean_sd"]
+        if value is not None and value > stdev_cutoff:
+            drops.append(
+                Drop(
+                    row["feature"],
+                    "noise_removal",
+                    "mean_group_sd",
+                    value,
+                    stdev_cutoff,
+                    f"mean within-group SD {value:.6g} > noise_removal_stdev_cutoff "
+                    f"{stdev_cutoff:g}",
+                )
+            )
+    return drops
+
+
+def blocklist_rule(blocked: Sequence[str], columns: Sequence[str]) -> list[Drop]:
+    """Every column of the table (feature or not) that is named in the blocklist."""
+    wanted = set(blocked)
+    return [
+        Drop(name, "blocklist", "blocklisted", None, None, "named in the blocklist")
+        for name in columns
+        if name in wanted
+    ]
+
+
+def correlation_rule(
+    corr: NDArray[np.float64], features: Sequence[str], *, threshold: float
+) -> list[Drop]:
+    """pycytominer's pair rule, vectorised.
+
+    Features are ranked by the sum of their absolute correlations (NaN skipped, the
+    diagonal included), ascending, with NumPy's quicksort as pandas'
+    ``sort_values`` uses. Every pair with a **signed** correlation above
+    ``threshold`` (lower triangle) drops the member ranked later, independently of
+    the other pairs. Each drop records its strongest such partner.
+    """
+    import numpy as np
+
+    d = len(features)
+    if d < 2:
+        return []
+    sums = np.nansum(np.abs(corr), axis=0)
+    order = np.argsort(sums, kind="quicksort")
+    rank = np.empty(d, dtype=np.intp)
+    rank[order] = np.arange(d)
+    with np.errstate(invalid="ignore"):
+        rows, cols = np.nonzero(corr > threshold)
+    lower = rows > cols
+    rows, cols = rows[lower], cols[lower]
+    if rows.size == 0:
+        return []
+    values = corr[rows, cols]
+    dropped = np.where(rank[rows] > rank[cols], rows, cols)
+    partner = np.where(dropped == rows, cols, rows)
+    # strongest partner per dropped feature: sort by (feature, -r) and keep the first
+    by = np.lexsort((-values, dropped))
+    dropped, partner, values = dropped[by], partner[by], values[by]
+    first = np.r_[True, dropped[1:] != dropped[:-1]]
+    return [
+        Drop(
+            features[i],
+            "correlation_threshold",
+            "correlation",
+            float(r),
+            threshold,
+            f"r = {r:.6g} > {threshold:g} with {features[j]}, which has the lower total |r|",
+            partner=features[j],
+        )
+        for i, j, r in zip(dropped[first], partner[first], values[first], strict=True)
+    ]
