@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cytoplan.testing._layout import MOAS, WellTreatment, grid_columns, plate_layout, well_names
-from cytoplan.testing._names import CHANNELS, feature_names
+from cytoplan.testing._names import CHANNELS, unprefixed_feature_names
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -360,12 +360,11 @@ def generate_image(
         if compartment == first and index % TEXT_NAN_EVERY == TEXT_NAN_OFFSET and m and n:
             text_nan = ((0, min(TEXT_NAN_COLUMN, n - 1)),)
             x[0, text_nan[0][1]] = np.nan
-        names = tuple(name.split("_", 1)[1] for name in feature_names(compartment, n))
         tables[compartment] = ObjectTable(
             compartment=compartment,
             object_number=np.arange(1, m + 1, dtype=np.int64),
             links=_links(compartment, compartments, pi, sigma, xy),
-            feature_names=names,
+            feature_names=unprefixed_feature_names(compartment, n),
             features=x,
             text_nan=text_nan,
         )

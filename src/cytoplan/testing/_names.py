@@ -25,7 +25,13 @@ from cytoplan.testing._errors import SyntheticDataError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["CHANNELS", "MAX_FEATURES", "NUCLEI_BLOCKLISTED", "feature_names"]
+__all__ = [
+    "CHANNELS",
+    "MAX_FEATURES",
+    "NUCLEI_BLOCKLISTED",
+    "feature_names",
+    "unprefixed_feature_names",
+]
 
 #: Cell Painting channels, in the order CellProfiler pipelines usually list them.
 CHANNELS: tuple[str, ...] = ("DNA", "ER", "RNA", "AGP", "Mito")
@@ -210,6 +216,27 @@ def _unprefixed(compartment: str, n: int) -> tuple[str, ...]:
     return tuple(names)
 
 
+def unprefixed_feature_names(compartment: str, n: int) -> tuple[str, ...]:
+    """:func:`feature_names` without the compartment prefix (as in CellProfiler CSVs).
+
+    Examples
+    --------
+    >>> unprefixed_feature_names("Cells", 2)
+    ('AreaShape_Area', 'Intensity_MeanIntensity_DNA')
+    """
+    _check_names_args(compartment, n)
+    return _unprefixed(compartment, n)
+
+
+def _check_names_args(compartment: str, n: int) -> None:
+    if not compartment or not compartment.isidentifier():
+        msg = f"compartment must be a non-empty identifier such as 'Cells', got {compartment!r}"
+        raise SyntheticDataError(msg)
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_FEATURES:
+        msg = f"n must be an integer between 0 and {MAX_FEATURES}, got {n!r}"
+        raise SyntheticDataError(msg)
+
+
 def feature_names(compartment: str, n: int) -> list[str]:
     """Return ``n`` distinct CellProfiler measurement names for a compartment.
 
@@ -242,10 +269,4 @@ def feature_names(compartment: str, n: int) -> list[str]:
     >>> len(set(feature_names("Cytoplasm", 2000)))
     2000
     """
-    if not compartment or not compartment.isidentifier():
-        msg = f"compartment must be a non-empty identifier such as 'Cells', got {compartment!r}"
-        raise SyntheticDataError(msg)
-    if not 0 <= n <= MAX_FEATURES:
-        msg = f"n must be between 0 and {MAX_FEATURES} feature names, got {n}"
-        raise SyntheticDataError(msg)
-    return [f"{compartment}_{name}" for name in _unprefixed(compartment, n)]
+    return [f"{compartment}_{name}" for name in unprefixed_feature_names(compartment, n)]

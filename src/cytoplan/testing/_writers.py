@@ -474,7 +474,12 @@ def write_merged_parquet(spec: PlateSpec, path: str | os.PathLike[str]) -> Path:
                 batch = list(iter_images(spec, start, start + images_per_group))
                 table = _merged_batch(batch, columns)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
+                    writer = pq.ParquetWriter(
+                        tmp,
+                        table.schema,
+                        compression="snappy",
+                        use_dictionary=[c for c in columns if c.startswith("Metadata_")],
+                    )
                 writer.write_table(table, row_group_size=table.num_rows)
         finally:
             if writer is not None:
