@@ -216,6 +216,35 @@ def blocklist_rule(blocked: Sequence[str], columns: Sequence[str]) -> list[Drop]
     ]
 
 
+def _abs_sums_and_pairs(
+    corr: NDArray[np.float64], threshold: float, block: int = 256
+) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.intp]]:
+    """Column sums of |r| (NaN skipped) and the lower-triangle pairs with r > threshold.
+
+    One cache-friendly sweep over row blocks.
+    """
+    import numpy as np
+
+    d = corr.shape[0]
+    sums = np.zeros(d)
+    rows: list[NDArray[np.intp]] = []
+    cols: list[NDArray[np.intp]] = []
+    for start in range(0, d, block):
+        stop = min(d, start + block)
+        tile = corr[start:stop]
+        magnitude = np.abs(tile)
+        if np.isnan(magnitude).any():
+            np.nan_to_num(magnitude, copy=False, nan=0.0)
+        sums += magnitude.sum(axis=0)
+        with np.errstate(invalid="ignore"):
+            hit = tile[:, :stop] > threshold
+        r, c = np.nonzero(hit)
+        lower = start + r > c
+        rows.append(start + r[lower])
+        cols.append(c[lower])
+    return sums, np.concatenate(rows), np.concatenate(cols)
+
+
 def correlation_rule(
     corr: NDArray[np.float64], features: Sequence[str], *, threshold: float
 ) -> list[Drop]:
@@ -232,23 +261,22 @@ def correlation_rule(
     d = len(features)
     if d < 2:
         return []
-    sums = np.nansum(np.abs(corr), axis=0)
+    sums, rows, cols = _abs_sums_and_pairs(corr, threshold)
     order = np.argsort(sums, kind="quicksort")
     rank = np.empty(d, dtype=np.intp)
     rank[order] = np.arange(d)
-    with np.errstate(invalid="ignore"):
-        rows, cols = np.nonzero(corr > threshold)
-    lower = rows > cols
-    rows, cols = rows[lower], cols[lower]
     if rows.size == 0:
         return []
     values = corr[rows, cols]
     dropped = np.where(rank[rows] > rank[cols], rows, cols)
     partner = np.where(dropped == rows, cols, rows)
-    # strongest partner per dropped feature: sort by (feature, -r) and keep the first
-    by = np.lexsort((-values, dropped))
+    # strongest partner per dropped feature (first such pair on ties)
+    by = np.argsort(dropped, kind="stable")
     dropped, partner, values = dropped[by], partner[by], values[by]
-    first = np.r_[True, dropped[1:] != dropped[:-1]]
+    starts = np.flatnonzero(np.r_[True, dropped[1:] != dropped[:-1]])
+    group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, dropped.size]))
+    candidates = np.flatnonzero(values == np.maximum.reduceat(values, starts)[group])
+    first = candidates[np.r_[True, group[candidates][1:] != group[candidates][:-1]]]
     return [
         Drop(
             features[i],

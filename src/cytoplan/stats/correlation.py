@@ -75,6 +75,9 @@ _KENDALL_MAX_WORK = 2e13
 
 
 def _float_frame(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    schema = lf.collect_schema()
+    if all(schema[name] == pl.Float64 for name in columns):
+        return lf.select(pl.col(list(columns)))
     return lf.select(pl.col(name).cast(pl.Float64) for name in columns)
 
 
@@ -121,10 +124,8 @@ def fixed_batches(lf: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
 def _as_array(batch: pl.DataFrame) -> NDArray[np.float64]:
     import numpy as np
 
-    array = np.asarray(batch.to_numpy(order="fortran"), dtype=np.float64, order="F")
-    if not array.flags.writeable:  # a zero-copy view of Polars memory
-        array = array.copy(order="F")
-    return array
+    array = batch.to_numpy(order="fortran", writable=True)
+    return np.asarray(array, dtype=np.float64, order="F")
 
 
 def _syrk_into(gram: NDArray[np.float64] | None, block: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -140,12 +141,30 @@ def _syrk_into(gram: NDArray[np.float64] | None, block: NDArray[np.float64]) -> 
     return result
 
 
-def _symmetric(upper: NDArray[np.float64]) -> NDArray[np.float64]:
+def _symmetric(upper: NDArray[np.float64], block: int = 256) -> NDArray[np.float64]:
+    """Copy the upper triangle onto the lower one, in place (cache-friendly blocks)."""
     import numpy as np
 
-    lower = np.tril_indices_from(upper, k=-1)
-    upper[lower] = upper.T[lower]
+    d = upper.shape[0]
+    for start in range(0, d, block):
+        stop = min(d, start + block)
+        upper[start:stop, :start] = upper[:start, start:stop].T
+        tile = upper[start:stop, start:stop]
+        rows, cols = np.tril_indices(stop - start, k=-1)
+        tile[rows, cols] = tile[cols, rows]
     return upper
+
+
+def _correlation_from_upper(m2: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Centered cross-products (upper triangle) → full correlation matrix, in place."""
+    import numpy as np
+
+    scale = np.sqrt(np.diag(m2).copy())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m2 /= scale[:, None]
+        m2 /= scale[None, :]
+    np.clip(m2, -1.0, 1.0, out=m2)
+    return _symmetric(m2)
 
 
 @dataclass
@@ -325,11 +344,12 @@ class _Accumulator:
             return self.pairwise.correlation()
         if self.gram is None or self.n == 0:
             return np.full((d, d), np.nan)
-        assert self.total is not None and self.shift is not None
-        m2 = _symmetric(self.gram)
-        m2 -= np.outer(self.total, self.total / self.n)
-        mean = self.shift + self.total / self.n
-        return CrossProducts(n=self.n, mean=mean, m2=m2).correlation()
+        from scipy.linalg.blas import dsyr
+
+        assert self.total is not None
+        m2 = dsyr(-1.0 / self.n, self.total, a=self.gram, lower=0, overwrite_a=1)
+        self.gram = None
+        return _correlation_from_upper(m2)
 
 
 def cross_products(

@@ -1,0 +1,200 @@
+"""Correlation matrices: streamed Pearson vs np.corrcoef, pairwise-complete paths vs pandas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.stats.correlation import (
+    CrossProducts,
+    batch_rows_for,
+    correlation_matrix,
+    cross_products,
+    fixed_batches,
+    kendall,
+    pearson,
+    spearman,
+)
+
+TOL = 1e-12
+
+
+def _frame(values: np.ndarray) -> tuple[pl.LazyFrame, pd.DataFrame, list[str]]:
+    names = [f"c{i}" for i in range(values.shape[1])]
+    pdf = pd.DataFrame(values, columns=names)
+    lf = pl.from_pandas(pdf, nan_to_null=False).lazy()
+    return lf, pdf, names
+
+
+def _same(ours: np.ndarray, ref: np.ndarray, tol: float = TOL) -> None:
+    assert ours.shape == ref.shape
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+    both = ~np.isnan(ref)
+    assert np.max(np.abs(ours[both] - ref[both]), initial=0.0) <= tol
+
+
+def _data(n: int = 150, d: int = 25, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    scale = rng.uniform(0.1, 50, d)
+    values = rng.normal(size=(n, d)) * scale + rng.uniform(-1e3, 1e3, d)
+    values[:, 3] = 2.5 * values[:, 1] + rng.normal(0, 0.1, n)
+    values[:, 4] = -values[:, 2] + rng.normal(0, 0.5, n)
+    values[:, 6] = np.round(values[:, 6] / scale[6])  # many ties
+    values[:, 7] = np.exp(rng.normal(size=n))  # skewed
+    return values
+
+
+def _with_missing(values: np.ndarray, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = values.copy()
+    out[rng.random(out.shape) < 0.08] = np.nan
+    out[5, 2] = np.inf
+    out[9, 7] = -np.inf
+    return out
+
+
+@pytest.mark.parametrize("batch_rows", [7, 64, 4096])
+def test_pearson_matches_corrcoef_in_any_batching(batch_rows: int) -> None:
+    values = _data()
+    lf, _, names = _frame(values)
+    _same(pearson(lf, names, batch_rows=batch_rows), np.corrcoef(values.T))
+
+
+def test_pearson_is_deterministic() -> None:
+    lf, _, names = _frame(_data())
+    first = pearson(lf, names, batch_rows=33)
+    second = pearson(lf, names, batch_rows=33)
+    assert first.tobytes() == second.tobytes()
+
+
+def test_pearson_is_stable_with_large_offsets() -> None:
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(400, 3)) * 1e-3
+    values = 1e8 + base  # mean²/variance ≈ 1e22: an uncentered X^T X would lose everything
+    lf, _, names = _frame(values)
+    ours = pearson(lf, names, batch_rows=50)
+    # the offset itself costs ~1e-8 relative precision in the inputs
+    assert np.max(np.abs(ours - np.corrcoef(base.T))) < 1e-6
+    assert np.allclose(ours, np.corrcoef(values.T), atol=1e-12)
+
+
+def test_constant_column_gives_nan_like_pandas() -> None:
+    values = _data()
+    values[:, 5] = 0.1  # np.corrcoef gives rounding noise here; pandas NaN
+    lf, pdf, names = _frame(values)
+    ours = pearson(lf, names)
+    assert np.isnan(ours[5]).all()
+    assert np.isnan(ours[:, 5]).all()
+    _same(ours, pdf.corr().to_numpy(), tol=1e-11)
+
+
+def test_pearson_pairwise_complete_matches_pandas() -> None:
+    values = _with_missing(_data())
+    lf, pdf, names = _frame(values)
+    _same(pearson(lf, names, batch_rows=16), pdf.corr().to_numpy(), tol=1e-11)
+
+
+def test_missing_values_appearing_in_a_later_batch() -> None:
+    values = _data(n=200)
+    values[150:, 3] = np.nan  # first batches are complete: the accumulator switches midway
+    values[170, 0] = np.inf
+    lf, pdf, names = _frame(values)
+    _same(pearson(lf, names, batch_rows=40), pdf.corr().to_numpy(), tol=1e-11)
+
+
+def test_nulls_are_missing_values() -> None:
+    lf = pl.LazyFrame({"a": [1.0, 2.0, None, 4.0, 5.0], "b": [2.0, 1.0, 7.0, 3.0, 6.0]})
+    ref = pd.DataFrame({"a": [1.0, 2.0, np.nan, 4.0, 5.0], "b": [2.0, 1, 7, 3, 6]}).corr()
+    _same(pearson(lf, ["a", "b"]), ref.to_numpy())
+
+
+def test_degenerate_columns_match_pandas() -> None:
+    values = _data(n=30, d=9)
+    values[:, 1] = np.nan  # all missing
+    values[1:, 2] = np.nan  # a single value
+    values[::2, 3] = np.nan
+    values[1::2, 4] = np.nan  # never observed together with column 3
+    lf, pdf, names = _frame(values)
+    for method in ("pearson", "spearman"):
+        _same(correlation_matrix(lf, names, method=method), pdf.corr(method).to_numpy(), 1e-12)
+
+
+def test_integer_columns() -> None:
+    lf = pl.LazyFrame({"a": [1, 2, 3, 4], "b": [1, 3, 2, 5]})
+    ref = np.corrcoef(np.array([[1, 2, 3, 4], [1, 3, 2, 5]], dtype=float))
+    _same(pearson(lf, ["a", "b"]), ref)
+
+
+def test_zero_rows_give_nan() -> None:
+    lf = pl.LazyFrame({"a": [], "b": []}, schema={"a": pl.Float64, "b": pl.Float64})
+    assert np.isnan(pearson(lf, ["a", "b"])).all()
+
+
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("memory_limit", [None, "1MiB"])
+def test_spearman_matches_pandas(missing: bool, memory_limit: str | None) -> None:
+    values = _data(n=120, d=18)
+    if missing:
+        values = _with_missing(values)
+    lf, pdf, names = _frame(values)
+    ours = spearman(lf, names, memory_limit=memory_limit)
+    _same(ours, pdf.corr("spearman").to_numpy())
+
+
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("memory_limit", [None, "1MiB"])
+def test_kendall_matches_pandas(missing: bool, memory_limit: str | None) -> None:
+    values = _data(n=60, d=14)
+    if missing:
+        values = _with_missing(values)
+    lf, pdf, names = _frame(values)
+    ours = kendall(lf, names, memory_limit=memory_limit)
+    _same(ours, pdf.corr("kendall").to_numpy())
+
+
+def test_kendall_refuses_single_cell_scale() -> None:
+    lf = pl.LazyFrame({f"c{i}": np.arange(200_000, dtype=float) for i in range(40)})
+    with pytest.raises(StatisticsError, match="aggregate to well level"):
+        kendall(lf, lf.collect_schema().names())
+
+
+def test_method_names() -> None:
+    values = _data(n=40, d=8)
+    lf, pdf, names = _frame(values)
+    _same(correlation_matrix(lf, names, method="Spearman"), pdf.corr("spearman").to_numpy())  # type: ignore[arg-type]
+    with pytest.raises(CytoplanError, match="unknown correlation method"):
+        correlation_matrix(lf, names, method="distance")  # type: ignore[arg-type]
+
+
+def test_cross_products_merge_is_exact() -> None:
+    values = _data(n=90, d=8)
+    whole = CrossProducts.from_array(values)
+    merged = CrossProducts.from_array(values[:31]).merge(CrossProducts.from_array(values[31:]))
+    assert merged.n == 90
+    np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-14)
+    np.testing.assert_allclose(merged.m2, whole.m2, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(merged.covariance(), np.cov(values.T), rtol=1e-10)
+    _same(merged.correlation(), np.corrcoef(values.T))
+
+
+def test_cross_products_streamed() -> None:
+    values = _data(n=100, d=8)
+    lf, _, names = _frame(values)
+    streamed = cross_products(lf, names, batch_rows=9)
+    assert streamed.n == 100
+    np.testing.assert_allclose(streamed.covariance(), np.cov(values.T), rtol=1e-11)
+    with pytest.raises(StatisticsError, match="missing or infinite"):
+        cross_products(_frame(_with_missing(values))[0], names)
+
+
+def test_fixed_batches_do_not_depend_on_engine_chunks() -> None:
+    chunked = pl.concat(
+        [pl.DataFrame({"a": range(i, i + 3)}) for i in range(0, 30, 3)], rechunk=False
+    )
+    heights = [batch.height for batch in fixed_batches(chunked.lazy(), 7)]
+    assert heights == [7, 7, 7, 7, 2]
+    assert batch_rows_for(10) == 65_536
+    assert batch_rows_for(100_000) == 256
