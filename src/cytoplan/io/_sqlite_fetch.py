@@ -50,6 +50,7 @@ __all__ = [
     "ColumnRead",
     "TableReader",
     "Target",
+    "numbers_as_text",
     "parse_float_text",
     "rowid_name",
     "to_target",
@@ -108,7 +109,8 @@ def parse_float_text(text: pl.Series, *, what: str) -> pl.Series:
     return out
 
 
-def _numbers_as_text(series: pl.Series) -> pl.Series:
+def numbers_as_text(series: pl.Series) -> pl.Series:
+    """Numbers as text; integral floats without ``.0`` (``8.0`` → ``"8"``, ``0.5`` → ``"0.5"``)."""
     if series.dtype == pl.Float64:
         whole = series == series.round(0)
         ints = series.cast(pl.Int64, strict=False).cast(pl.String)
@@ -143,13 +145,13 @@ def to_target(
                 raise SchemaError(msg)
         return numbers.cast(pl.Int64)
     if target == "string":
-        out = series if dtype == pl.String else series.cast(pl.String)
+        out = series if dtype == pl.String else numbers_as_text(series)
         if text is not None:
             out = text.fill_null(out)
         return out
     # key: numbers stay numbers (compared as pandas would), text stays text
     if text is not None:
-        return text.fill_null(_numbers_as_text(series))
+        return text.fill_null(numbers_as_text(series))
     if dtype == pl.Null:
         return series.cast(pl.Float64)
     return series.cast(pl.Float64) if dtype.is_numeric() else series

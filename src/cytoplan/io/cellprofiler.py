@@ -61,6 +61,7 @@ __all__ = [
     "OutputColumn",
     "TableInfo",
     "assemble",
+    "is_feature",
     "plan_join",
     "resolve_layout",
 ]
@@ -335,7 +336,7 @@ def _require(table: TableInfo, names: Sequence[str], where: str, what: str = "co
         raise err
 
 
-def _is_feature(column: str, compartments: Sequence[str]) -> bool:
+def is_feature(column: str, compartments: Sequence[str]) -> bool:
     """pycytominer ``SingleCells.split_column_categories``: case-insensitive prefix, no ``_``."""
     return column.lower().startswith(tuple(c.lower() for c in compartments))
 
@@ -412,8 +413,8 @@ def resolve_layout(
 
     ordered: dict[str, list[_Col]] = {}
     for comp, table in tables.items():
-        meta = [c for c in table.columns if not _is_feature(c, spec.compartments)]
-        feats = [c for c in table.columns if _is_feature(c, spec.compartments)]
+        meta = [c for c in table.columns if not is_feature(c, spec.compartments)]
+        feats = [c for c in table.columns if is_feature(c, spec.compartments)]
         ordered[comp] = [_Col(c, comp, c) for c in [*meta, *feats]]
 
     frame, steps, suffixes = _simulate_merges(spec, ordered, merge, where)
@@ -553,7 +554,7 @@ def _typed(
             kind = "key"
         elif col.name.startswith(("Metadata_", "Image_Metadata_")):
             kind = "metadata"
-        elif col.table != IMAGE and _is_feature(col.source, spec.compartments):
+        elif col.table != IMAGE and is_feature(col.source, spec.compartments):
             kind = "feature"
         else:
             kind = "other"
