@@ -1,0 +1,472 @@
+"""Sphering (whitening): PCA, ZCA, PCA-cor and ZCA-cor, as pycytominer 1.7.1.
+
+Fit (spec §2.2.4), per group on the reference rows:
+
+1. ``-cor`` methods standardize (scikit-learn ``StandardScaler``: mean, ddof-0 std);
+   otherwise the data are centred (``center=True``) or used as they are;
+2. the SVD ``Xt = U S Vᵀ`` of that matrix gives ``S`` and ``Vᵀ`` (d × d); when
+   ``n <= d`` the missing singular values are filled with the last non-zero one;
+3. ``W = V diag(1 / (S + ε)) √(n − 1)`` (PCA) or ``W Vᵀ`` (ZCA).
+
+Transform: ``((x − mean) / std) @ W``, in row batches (a NumPy matmul per batch, no
+n × d array). ZCA keeps the feature names; PCA renames them ``PC1..PCd``.
+
+The SVD is taken of the data themselves when they are small (``n·d`` within a
+fraction of ``memory_limit``: pycytominer's own computation, bit for bit up to
+summation order), otherwise of the triangular factor of a streamed tall-skinny QR
+(:class:`cytoplan.stats.moments.TallSkinnyQR`): the same singular values and
+vectors with the stability of an SVD, from d × d memory.
+
+Examples
+--------
+>>> import polars as pl
+>>> lf = pl.LazyFrame({"Cells_a": [1.0, 2.0, 3.0, 4.0], "Cells_b": [2.0, 1.0, 4.0, 3.0]})
+>>> out = Spherize(method="ZCA", epsilon=0.0).fit(lf).transform(lf).collect()
+>>> cov = out.select(ab=pl.cov("Cells_a", "Cells_b"), aa=pl.var("Cells_a"), bb=pl.var("Cells_b"))
+>>> [round(v, 6) for v in cov.row(0)]
+[0.0, 1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import polars as pl
+
+from cytoplan.config import settings
+from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.ops._normalizer import GROUP_INDEX, Normalizer, describe_group, group_index
+from cytoplan.stats.moments import TallSkinnyQR, grouped_moments
+
+if TYPE_CHECKING:
+    from cytoplan._typing import SpherizeMethod
+    from cytoplan.ops.aggregate import FeatureSpec
+
+__all__ = ["SPHERIZE_METHODS", "Spherize"]
+
+SPHERIZE_METHODS = ("PCA", "ZCA", "PCA-cor", "ZCA-cor")
+_EPS = 2.220446049250313e-16
+_RESERVED = ("feature", "n_samples", "center", "scale")
+_OUT = "__cytoplan_out"
+_TMP = "__cytoplan_spherized"
+#: copies of the reference rows alive during the direct SVD (X, Xt, U/work space)
+_DIRECT_COPIES = 4
+
+Array = Any  # numpy arrays (numpy is imported lazily)
+
+
+class Spherize(Normalizer):
+    """Whitening: decorrelate the features and give them unit variance on the reference.
+
+    Parameters
+    ----------
+    method
+        ``"ZCA-cor"`` (default, as pycytominer's ``normalize``), ``"ZCA"``, ``"PCA"``
+        or ``"PCA-cor"`` (case-sensitive). ``-cor`` methods standardize first.
+    center
+        Centre the data (required by the ``-cor`` methods).
+    epsilon
+        Added to the singular values (pycytominer's ``spherize_epsilon``, 1e-6).
+    features
+        None (numeric ``Cells_/Cytoplasm_/Nuclei_`` columns), a selector, a list or
+        ``"infer"``.
+    memory_limit
+        Up to about a quarter of it, the reference rows are factorised directly;
+        beyond, by a streamed tall-skinny QR over row batches.
+
+    Attributes
+    ----------
+    output_names_ : list of str
+        The output feature names (the features for ZCA, ``PC1..PCd`` for PCA).
+    rank_ : list of int
+        Numerical rank of each group's transformed reference matrix.
+
+    Notes
+    -----
+    ``stats_`` holds, per group and input feature (one row each): ``center`` and
+    ``scale`` (what is subtracted and divided before the matrix product; 0 and 1
+    when unused) and the feature's row of ``W`` in one column per output name. PCA
+    components get a deterministic sign (the largest loading of each is positive).
+    """
+
+    name: ClassVar[str] = "spherize"
+    _param_names: ClassVar[tuple[str, ...]] = ("method", "center", "epsilon")
+
+    output_names_: list[str]
+    rank_: list[int]
+
+    def __init__(
+        self,
+        *,
+        method: SpherizeMethod = "ZCA-cor",
+        center: bool = True,
+        epsilon: float = 1e-6,
+        features: FeatureSpec = None,
+        memory_limit: str | int | None = None,
+    ) -> None:
+        super().__init__(features=features, memory_limit=memory_limit)
+        self.method = method
+        self.center = center
+        self.epsilon = epsilon
+
+    def _check_params(self) -> None:
+        if self.method not in SPHERIZE_METHODS:
+            msg = (
+                f"unknown spherize method {self.method!r}; use one of {list(SPHERIZE_METHODS)} "
+                "(case-sensitive)"
+            )
+            raise CytoplanError(msg)
+        if not isinstance(self.center, bool):
+            msg = f"spherize center must be True or False, got {self.center!r}"
+            raise CytoplanError(msg)
+        if self.method.endswith("-cor") and not self.center:
+            msg = f"{self.method} standardizes the data and needs center=True"
+            raise CytoplanError(msg)
+        if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, int | float):
+            msg = f"spherize epsilon must be a number (default 1e-6), got {self.epsilon!r}"
+            raise CytoplanError(msg)
+
+    @property
+    def _standardize(self) -> bool:
+        return self.method.endswith("-cor")
+
+    def _output_names(self, features: list[str]) -> list[str]:
+        if self.method.startswith("PCA"):
+            return [f"PC{i}" for i in range(1, len(features) + 1)]
+        return list(features)
+
+    # ------------------------------------------------------------------ fitting
+    def _fit_stats(
+        self,
+        lf: pl.LazyFrame,
+        schema: pl.Schema,
+        features: list[str],
+        keys: list[str],
+        predicate: pl.Expr | None,
+        groups: pl.DataFrame,
+    ) -> pl.DataFrame:
+        outputs = self._output_names(features)
+        clash = sorted(set(outputs) & {*_RESERVED, *keys})
+        if clash:
+            msg = f"feature name(s) {clash} clash with the statistics table's columns; rename them"
+            raise CytoplanError(msg)
+        d = len(features)
+        budget = settings(memory_limit=self.memory_limit).memory_limit
+        total = int(groups["n_samples"].sum())
+        if total * d * 8 * _DIRECT_COPIES <= budget:
+            factors = self._factor_direct(lf, features, keys, predicate, groups)
+        else:
+            factors = self._factor_streamed(lf, schema, features, keys, predicate, groups, budget)
+        parts = []
+        ranks = []
+        for i, (mean, scale, s, vt, n) in enumerate(factors):
+            label = describe_group(keys, groups.row(i)[: len(keys)]) if keys else ""
+            w, rank = self._whitening(s, vt, n, d, label)
+            ranks.append(rank)
+            part = pl.DataFrame(
+                {
+                    "feature": features,
+                    "n_samples": pl.Series([n] * d, dtype=pl.Int64),
+                    "center": mean,
+                    "scale": scale,
+                    **{name: w[:, j] for j, name in enumerate(outputs)},
+                }
+            )
+            if keys:
+                key_values = groups.slice(i, 1).select(keys)
+                part = key_values.select(pl.all().repeat_by(d).explode()).hstack(part)
+            parts.append(part)
+        self.rank_ = ranks
+        return pl.concat(parts, how="vertical")
+
+    def _scale_from(
+        self, mean: Array, var: Array, n: Array, features: list[str], label: str
+    ) -> tuple[Array, Array]:
+        """What transform subtracts and divides by, from the reference mean and variance."""
+        import numpy as np
+
+        d = len(features)
+        if not self.center:
+            return np.zeros(d), np.ones(d)
+        if not self._standardize:
+            return mean, np.ones(d)
+        # scikit-learn's _is_constant_feature (which includes var == 0, pycytominer's
+        # "Divide by zero error"): such a feature cannot be standardized
+        constant = var <= n * _EPS * var + (n * mean * _EPS) ** 2
+        if constant.any():
+            names = [features[j] for j in np.flatnonzero(constant)]
+            where = f" in {label}" if label else ""
+            msg = (
+                f"{self.method} sphering divides by the standard deviation, but "
+                f"{len(names)} feature(s) are constant on the reference rows{where}: "
+                f"{_listed(names)}. Remove them first (feature_select variance_threshold), "
+                "or use method='ZCA'/'PCA'"
+            )
+            raise StatisticsError(msg)
+        return mean, np.sqrt(var)
+
+    def _factor_direct(
+        self,
+        lf: pl.LazyFrame,
+        features: list[str],
+        keys: list[str],
+        predicate: pl.Expr | None,
+        groups: pl.DataFrame,
+    ) -> list[tuple[Array, Array, Array, Array, int]]:
+        """SVD of each group's transformed reference matrix (small data)."""
+        import numpy as np
+
+        frame = lf if predicate is None else lf.filter(predicate)
+        if keys:
+            frame = frame.with_columns(group_index(keys, groups).alias(GROUP_INDEX))
+        data = frame.select(
+            *([GROUP_INDEX] if keys else []),
+            *(pl.col(name).cast(pl.Float64) for name in features),
+        ).collect()
+        if keys:
+            parts = data.partition_by(GROUP_INDEX, as_dict=True, include_key=False)
+            by_index = {key[0]: part for key, part in parts.items()}
+        factors = []
+        for i in range(groups.height):
+            label = describe_group(keys, groups.row(i)[: len(keys)]) if keys else ""
+            part = by_index[i] if keys else data
+            _check_missing(part, features, label)
+            x = part.to_numpy()
+            n = x.shape[0]
+            mean, var = _mean_var(x)
+            center, scale = self._scale_from(mean, var, np.float64(n), features, label)
+            if self._standardize:
+                xt = (x - center) / scale
+            elif self.center:
+                xt = x - center
+            else:
+                xt = x
+            _, s, vt = np.linalg.svd(xt, full_matrices=True)
+            factors.append((center, scale, s, vt, n))
+        return factors
+
+    def _factor_streamed(
+        self,
+        lf: pl.LazyFrame,
+        schema: pl.Schema,
+        features: list[str],
+        keys: list[str],
+        predicate: pl.Expr | None,
+        groups: pl.DataFrame,
+        budget: int,
+    ) -> list[tuple[Array, Array, Array, Array, int]]:
+        """Moments in one streaming pass, then a streamed TSQR of the transformed rows."""
+        import numpy as np
+
+        d = len(features)
+        moments = grouped_moments(lf, features, by=keys, predicate=predicate)
+        centers, scales = [], []
+        for i in range(groups.height):
+            label = describe_group(keys, groups.row(i)[: len(keys)]) if keys else ""
+            block = moments.slice(i * d, d)
+            n = int(block["rows"][0])
+            counts = block["count"].to_numpy()
+            if (counts < n).any():
+                names = [features[j] for j in np.flatnonzero(counts < n)]
+                _raise_missing(names, label)
+            mean = block["mean"].to_numpy()
+            if not np.isfinite(mean).all():
+                names = [features[j] for j in np.flatnonzero(~np.isfinite(mean))]
+                _raise_missing(names, label, infinite=True)
+            var = block["m2"].to_numpy() / n
+            center, scale = self._scale_from(mean, var, np.float64(n), features, label)
+            centers.append(center)
+            scales.append(scale)
+        accumulators = [TallSkinnyQR(d) for _ in range(groups.height)]
+        rows_per_batch = max(d, min(65_536, budget // (8 * d * _DIRECT_COPIES)))
+        frame = lf if predicate is None else lf.filter(predicate)
+        if keys:
+            frame = frame.with_columns(group_index(keys, groups).alias(GROUP_INDEX))
+        query = frame.select(
+            *([GROUP_INDEX] if keys else []),
+            *(pl.col(name).cast(pl.Float64) for name in features),
+        )
+        for batch in query.collect_batches(chunk_size=rows_per_batch):
+            x = batch.select(features).to_numpy()
+            if keys:
+                index = batch[GROUP_INDEX].to_numpy()
+                for g in np.unique(index):
+                    rows = x[index == g]
+                    accumulators[g].update((rows - centers[g]) / scales[g])
+            else:
+                accumulators[0].update((x - centers[0]) / scales[0])
+        factors = []
+        for i, accumulator in enumerate(accumulators):
+            _, s, vt = np.linalg.svd(accumulator.r, full_matrices=True)
+            factors.append((centers[i], scales[i], s, vt, accumulator.n_rows))
+        return factors
+
+    def _whitening(self, s: Array, vt: Array, n: int, d: int, label: str) -> tuple[Array, int]:
+        """pycytominer 1.7.1's ``Spherize.fit`` from the SVD, step for step."""
+        import numpy as np
+
+        where = f" ({label})" if label else ""
+        # np.linalg.matrix_rank's rule, from the same singular values
+        tol = s.max(initial=0.0) * max(n, d) * np.finfo(np.float64).eps
+        r = int(np.count_nonzero(s > tol))
+        center = self.center
+        # pycytominer's rank check, with its operator precedence kept: the last term
+        # reads ``not (center & (r == n))`` (spec §2.2.4; docs/parity/normalize.md)
+        if not ((r == d) | (center & (r == n - 1)) | (not center & (r == n))):
+            msg = (
+                f"the reference matrix is not full rank{where}: n = {n}, d = {d}, r = {r}. "
+                "Check for linear dependencies between features and remove them"
+            )
+            raise StatisticsError(msg)
+        if n <= d:
+            if (r != n - 1) & (r != n):
+                msg = (
+                    f"with n <= d the reference matrix should have rank n - 1 or n{where}: "
+                    f"n = {n}, d = {d}, r = {r} (duplicated reference rows?)"
+                )
+                raise StatisticsError(msg)
+            s = np.concatenate((s[0:r], np.repeat(s[r - 1], d - r)))
+        s = s + self.epsilon
+        # deterministic sign: the largest loading of each component is positive
+        # (exact negation: ZCA is unchanged, PCA no longer depends on the LAPACK build)
+        flip = np.sign(vt[np.arange(vt.shape[0]), np.argmax(np.abs(vt), axis=1)])
+        flip[flip == 0] = 1.0
+        vt = vt * flip[:, None]
+        w = (vt / s[:, np.newaxis]).transpose() * np.sqrt(n - 1)
+        if self.method in ("ZCA", "ZCA-cor"):
+            w = w @ vt
+        return np.ascontiguousarray(w), r
+
+    def _set_fitted(self, stats: pl.DataFrame) -> None:
+        self.output_names_ = self._output_names(self.feature_names_in_)
+        if not hasattr(self, "rank_"):
+            self.rank_ = []
+
+    def _arrays(self) -> list[tuple[Array, Array, Array]]:
+        import numpy as np
+
+        d = len(self.feature_names_in_)
+        arrays = []
+        for i in range(self.groups_.height):
+            block = self.stats_.slice(i * d, d)
+            w = block.select(self.output_names_).to_numpy().astype(np.float64, copy=False)
+            arrays.append(
+                (
+                    block["center"].to_numpy().astype(np.float64),
+                    block["scale"].to_numpy().astype(np.float64),
+                    np.ascontiguousarray(w),
+                )
+            )
+        return arrays
+
+    # -------------------------------------------------------------- transforming
+    def _apply(self, lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
+        features = self.feature_names_in_
+        outputs = self.output_names_
+        fields = [f"{_OUT}{j}" for j in range(len(outputs))]
+        inputs = [pl.col(name).cast(pl.Float64) for name in features]
+        frame = lf
+        if self.by_:
+            frame = self._with_group_index(lf)
+            inputs = [pl.col(GROUP_INDEX), *inputs]
+        function = partial(
+            _sphere_batch, arrays=self._arrays(), fields=fields, grouped=bool(self.by_)
+        )
+        spherized = pl.struct(inputs).map_batches(
+            function,
+            return_dtype=pl.Struct(dict.fromkeys(fields, pl.Float64)),
+            is_elementwise=True,
+        )
+        frame = frame.with_columns(spherized.alias(_TMP))
+        taken = set(features)
+        columns: list[pl.Expr] = []
+        placed = False
+        for name in schema.names():
+            if name not in taken:
+                columns.append(pl.col(name))
+            elif not placed:
+                placed = True
+                columns += [
+                    pl.col(_TMP).struct.field(field).alias(out)
+                    for field, out in zip(fields, outputs, strict=True)
+                ]
+        if not self.method.startswith("PCA"):
+            # ZCA keeps every feature at its own position
+            lookup = dict(zip(features, fields, strict=True))
+            columns = [
+                pl.col(_TMP).struct.field(lookup[name]).alias(name)
+                if name in taken
+                else pl.col(name)
+                for name in schema.names()
+            ]
+        return frame.select(columns)
+
+
+def _sphere_batch(
+    batch: pl.Series, *, arrays: list[tuple[Array, Array, Array]], fields: list[str], grouped: bool
+) -> pl.Series:
+    """((x − center) / scale) @ W for one batch of rows; rows with a null give nulls."""
+    import numpy as np
+
+    frame = batch.struct.unnest()
+    missing = frame.select(pl.any_horizontal(pl.all().is_null())).to_series().to_numpy()
+    if grouped:
+        index = frame[GROUP_INDEX].to_numpy()
+        x = frame.drop(GROUP_INDEX).to_numpy().astype(np.float64, copy=False)
+        out = np.empty((x.shape[0], len(fields)))
+        for g in np.unique(index):
+            rows = index == g
+            center, scale, w = arrays[g]
+            out[rows] = ((x[rows] - center) / scale) @ w
+    else:
+        x = frame.to_numpy().astype(np.float64, copy=False)
+        center, scale, w = arrays[0]
+        out = ((x - center) / scale) @ w
+    result = pl.DataFrame(out, schema=fields, orient="row")
+    if missing.any():
+        result = result.with_columns(
+            pl.when(pl.Series(missing)).then(None).otherwise(pl.col(field)).alias(field)
+            for field in fields
+        )
+    return result.to_struct(batch.name)
+
+
+def _mean_var(x: Array) -> tuple[Array, Array]:
+    """scikit-learn's ``StandardScaler`` mean and variance (one batch, no NaN)."""
+    import numpy as np
+
+    n = x.shape[0]
+    total = np.sum(x, axis=0, dtype=np.float64)
+    mean = total / n
+    temp = x - mean
+    correction = np.sum(temp, axis=0)
+    temp **= 2
+    unnormalized = np.sum(temp, axis=0) - correction**2 / n
+    return mean, unnormalized / n
+
+
+def _listed(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+
+
+def _check_missing(part: pl.DataFrame, features: list[str], label: str) -> None:
+    counts = part.select(
+        (pl.col(name).is_null() | pl.col(name).is_nan() | pl.col(name).is_infinite()).sum()
+        for name in features
+    ).row(0)
+    names = [name for name, count in zip(features, counts, strict=True) if count]
+    if names:
+        _raise_missing(names, label)
+
+
+def _raise_missing(names: list[str], label: str, *, infinite: bool = False) -> None:
+    where = f" in {label}" if label else ""
+    kind = "infinite" if infinite else "missing (NaN/null) or infinite"
+    msg = (
+        f"sphering needs complete reference rows, but {len(names)} feature(s) have "
+        f"{kind} values{where}: {_listed(names)}. Drop those features "
+        "(feature_select drop_na_columns) or the incomplete rows first"
+    )
+    raise StatisticsError(msg)

@@ -1,0 +1,298 @@
+"""Streamed moments: mergeable count / mean / M2 per group, and cross-products by TSQR.
+
+Standardization and sphering need first and second moments of every feature over
+(a subset of) the single cells of a plate. Both come from **mergeable partials**,
+so a plate can be summarised in one streaming pass, and partials from row batches,
+files or workers can be combined afterwards:
+
+* per column: ``count`` (non-missing values), ``mean`` and ``m2`` (the sum of
+  squared deviations from the mean; variance = ``m2 / count`` with ddof 0). These
+  are the count / sum / sum-of-squares partials in their numerically stable form:
+  raw sums of squares lose every digit when the mean is large against the spread,
+  ``(count, mean, m2)`` merge exactly with Chan, Golub & LeVeque's rule
+  (:func:`merge_moments`);
+* for the d × d cross-product matrix: the triangular factor ``R`` of a tall-skinny
+  QR (``XᵀX = RᵀR``), accumulated batch by batch (:class:`TallSkinnyQR`). The
+  singular values and right singular vectors of ``R`` are those of ``X`` with the
+  backward stability of an SVD of ``X`` itself, which a Gram matrix (squaring the
+  condition number) does not give; only d × d floats are ever held.
+
+NaN and null are both missing (pandas / scikit-learn semantics): skipped per column.
+
+Examples
+--------
+>>> import polars as pl
+>>> lf = pl.LazyFrame({"g": ["a", "a", "b"], "x": [1.0, 3.0, 5.0]})
+>>> grouped_moments(lf, ["x"], by=["g"]).select("g", "feature", "count", "mean", "m2").rows()
+[('a', 'x', 2, 2.0, 2.0), ('b', 'x', 1, 5.0, 0.0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.schema import require_columns, require_numeric
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from polars._typing import EngineType
+
+__all__ = ["TallSkinnyQR", "grouped_moments", "merge_moments", "moments_variance"]
+
+_SEP = "\x1f"
+
+
+def _value(name: str, dtype: pl.DataType) -> pl.Expr:
+    expr = pl.col(name)
+    if dtype.is_float():
+        expr = expr.fill_nan(None)
+    return expr.cast(pl.Float64)
+
+
+def grouped_moments(
+    lf: pl.LazyFrame,
+    columns: Sequence[str],
+    *,
+    by: Sequence[str] = (),
+    predicate: pl.Expr | None = None,
+    engine: EngineType = "streaming",
+) -> pl.DataFrame:
+    """Count, mean and M2 of ``columns`` per group, in one streaming aggregation.
+
+    Parameters
+    ----------
+    lf
+        The table; scanned once.
+    columns
+        Numeric columns.
+    by
+        Group keys (none: the whole table is one group). Null keys form a group.
+    predicate
+        Optional row filter applied first (e.g. negative controls); groups without
+        any selected row do not appear.
+    engine
+        Polars engine for the aggregation (streaming by default: memory does not
+        grow with the number of rows).
+
+    Returns
+    -------
+    polars.DataFrame
+        Tidy: ``by`` keys (sorted, nulls last), ``feature`` (in the order given),
+        ``rows`` (rows of the group, missing values included), ``count``
+        (non-missing values), ``mean`` and ``m2`` (sum of squared deviations from
+        the mean). ``mean`` and ``m2`` are null when ``count`` is 0.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> lf = pl.LazyFrame({"x": [1.0, None, float("nan"), 3.0], "y": [1, 1, 1, 1]})
+    >>> grouped_moments(lf, ["x", "y"]).select("feature", "rows", "count", "mean", "m2").rows()
+    [('x', 4, 2, 2.0, 2.0), ('y', 4, 4, 1.0, 0.0)]
+    """
+    keys = list(by)
+    names = list(columns)
+    if len(set(names)) != len(names):
+        msg = "columns are repeated; pass each column once"
+        raise CytoplanError(msg)
+    schema = lf.collect_schema()
+    require_columns(schema, [*keys, *names])
+    require_numeric(schema, names)
+    frame = lf if predicate is None else lf.filter(predicate)
+    exprs: list[pl.Expr] = [pl.len().alias("rows")]
+    for i, name in enumerate(names):
+        value = _value(name, schema[name])
+        exprs += [
+            value.count().alias(f"count{_SEP}{i}"),
+            value.mean().alias(f"mean{_SEP}{i}"),
+            value.var(ddof=0).alias(f"var{_SEP}{i}"),
+        ]
+    query = frame.group_by(keys).agg(exprs) if keys else frame.select(exprs)
+    wide = query.collect(engine=engine)
+    if keys:
+        wide = wide.sort(keys, nulls_last=True)
+    return _tidy(wide, keys, names)
+
+
+def _tidy(wide: pl.DataFrame, keys: list[str], names: list[str]) -> pl.DataFrame:
+    parts = []
+    for i, name in enumerate(names):
+        count = pl.col(f"count{_SEP}{i}").cast(pl.Int64)
+        parts.append(
+            wide.select(
+                *keys,
+                pl.lit(name).alias("feature"),
+                pl.col("rows").cast(pl.Int64),
+                count.alias("count"),
+                pl.col(f"mean{_SEP}{i}").cast(pl.Float64).alias("mean"),
+                (pl.col(f"var{_SEP}{i}").cast(pl.Float64) * count.cast(pl.Float64)).alias("m2"),
+            )
+        )
+    if not parts:
+        return pl.DataFrame(schema={**{k: wide.schema[k] for k in keys}, **_TIDY_SCHEMA})
+    tidy = pl.concat(parts, how="vertical")
+    if keys:  # group-major order: every feature of the first group, then the next group
+        tidy = tidy.sort(keys, nulls_last=True, maintain_order=True)
+    return tidy
+
+
+_TIDY_SCHEMA = {
+    "feature": pl.String,
+    "rows": pl.Int64,
+    "count": pl.Int64,
+    "mean": pl.Float64,
+    "m2": pl.Float64,
+}
+
+
+def merge_moments(
+    left: pl.DataFrame, right: pl.DataFrame, *, by: Sequence[str] = ()
+) -> pl.DataFrame:
+    """Combine two tidy moment tables (e.g. of two row batches) into one.
+
+    Uses the pairwise update of Chan, Golub & LeVeque: with ``n = na + nb`` and
+    ``δ = mean_b − mean_a``: ``mean = mean_a + δ·nb/n`` and
+    ``m2 = m2_a + m2_b + δ²·na·nb/n``. Groups present on one side only are kept.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> a = grouped_moments(pl.LazyFrame({"x": [1.0, 2.0]}), ["x"])
+    >>> b = grouped_moments(pl.LazyFrame({"x": [3.0, 4.0, 5.0]}), ["x"])
+    >>> merge_moments(a, b).select("rows", "count", "mean", "m2").row(0)
+    (5, 5, 3.0, 10.0)
+    """
+    keys = [*by, "feature"]
+    joined = left.join(right, on=keys, how="full", coalesce=True, nulls_equal=True)
+    na = pl.col("count").fill_null(0).cast(pl.Float64)
+    nb = pl.col("count_right").fill_null(0).cast(pl.Float64)
+    n = na + nb
+    ma = pl.col("mean").fill_null(0.0)
+    mb = pl.col("mean_right").fill_null(0.0)
+    delta = mb - ma
+    mean = pl.when(n > 0).then(ma + delta * nb / n)
+    m2 = pl.when(n > 0).then(
+        pl.col("m2").fill_null(0.0)
+        + pl.col("m2_right").fill_null(0.0)
+        + delta * delta * na * nb / n
+    )
+    merged = joined.select(
+        *keys,
+        (pl.col("rows").fill_null(0) + pl.col("rows_right").fill_null(0)).alias("rows"),
+        n.cast(pl.Int64).alias("count"),
+        mean.alias("mean"),
+        m2.alias("m2"),
+    )
+    return merged.sort(keys, nulls_last=True, maintain_order=True) if by else merged
+
+
+def moments_variance(moments: pl.DataFrame, *, ddof: int = 0) -> pl.Series:
+    """Variances from a tidy moment table (``m2 / (count - ddof)``; null when undefined).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> m = grouped_moments(pl.LazyFrame({"x": [1.0, 2.0, 3.0, 4.0]}), ["x"])
+    >>> moments_variance(m).to_list(), moments_variance(m, ddof=1).to_list()
+    ([1.25], [1.6666666666666667])
+    """
+    denominator = (pl.col("count") - ddof).cast(pl.Float64)
+    return moments.select(
+        pl.when(denominator > 0).then(pl.col("m2") / denominator).alias("var")
+    ).to_series()
+
+
+class TallSkinnyQR:
+    """The R factor of a tall matrix, accumulated from row batches (streamed TSQR).
+
+    ``update(X_batch)`` folds a batch of rows into ``R`` (``[R; X_batch] = Q R'``);
+    ``merge(other)`` combines two accumulators (as two workers would). At every
+    point ``RᵀR`` equals ``XᵀX`` of all rows seen, while only a d × d matrix is kept.
+    The SVD of ``R`` gives the singular values and right singular vectors of ``X``
+    (``X = U S Vᵀ`` and ``R = Ũ S Vᵀ``) with the accuracy of an SVD of ``X``.
+
+    Parameters
+    ----------
+    n_columns
+        d, the number of columns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(12.0).reshape(6, 2) ** 1.5
+    >>> qr = TallSkinnyQR(2)
+    >>> qr.update(x[:4]).update(x[4:]).n_rows
+    6
+    >>> bool(np.allclose(qr.singular_values(), np.linalg.svd(x, compute_uv=False)))
+    True
+    """
+
+    def __init__(self, n_columns: int) -> None:
+        self.n_columns = n_columns
+        self.n_rows = 0
+        self._r: npt.NDArray[np.float64] | None = None
+
+    def update(self, rows: npt.ArrayLike) -> TallSkinnyQR:
+        """Fold a batch of rows (``b × d`` float array, no missing values) into R."""
+        import numpy as np
+
+        block = np.asarray(rows, dtype=np.float64)
+        if block.ndim != 2 or block.shape[1] != self.n_columns:
+            msg = f"expected a 2-D batch with {self.n_columns} columns, got shape {block.shape}"
+            raise CytoplanError(msg)
+        if block.shape[0] == 0:
+            return self
+        if not np.isfinite(block).all():
+            msg = "a batch holds NaN or infinite values; the cross-products are undefined"
+            raise StatisticsError(msg)
+        stacked = block if self._r is None else np.vstack([self._r, block])
+        self._r = np.asarray(np.linalg.qr(stacked, mode="r"), dtype=np.float64)
+        self.n_rows += block.shape[0]
+        return self
+
+    def merge(self, other: TallSkinnyQR) -> TallSkinnyQR:
+        """Combine with another accumulator of the same width (in place; returns self)."""
+        if other.n_columns != self.n_columns:
+            msg = f"cannot merge R factors of {self.n_columns} and {other.n_columns} columns"
+            raise CytoplanError(msg)
+        if other._r is not None:
+            rows = self.n_rows
+            self.update(other._r)
+            self.n_rows = rows + other.n_rows
+        return self
+
+    @property
+    def r(self) -> npt.NDArray[np.float64]:
+        """The triangular factor (``min(rows, d) × d``; zeros before any update)."""
+        import numpy as np
+
+        if self._r is None:
+            return np.zeros((0, self.n_columns))
+        return self._r
+
+    def gram(self) -> npt.NDArray[np.float64]:
+        """``XᵀX`` of all rows seen (``RᵀR``)."""
+        return self.r.T @ self.r
+
+    def singular_values(self) -> npt.NDArray[np.float64]:
+        """Singular values of the rows seen, largest first."""
+        import numpy as np
+
+        return np.asarray(np.linalg.svd(self.r, compute_uv=False))
+
+    def svd(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``(S, Vt)``: singular values and right singular vectors of the rows seen.
+
+        ``Vt`` is d × d (``full_matrices``) even when fewer than d rows were seen.
+        """
+        import numpy as np
+
+        r = self.r
+        if r.shape[0] < self.n_columns:
+            r = np.vstack([r, np.zeros((self.n_columns - r.shape[0], self.n_columns))])
+        _, s, vt = np.linalg.svd(r, full_matrices=True)
+        return np.asarray(s), np.asarray(vt)

@@ -1,0 +1,339 @@
+"""normalize: parity with pycytominer 1.7.1, groups, saved statistics, errors."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from cytoplan.exceptions import (
+    ColumnNotFoundError,
+    CytoplanError,
+    NotFittedError,
+    SchemaError,
+    StatisticsError,
+)
+from cytoplan.ops.normalize import (
+    InverseNormal,
+    MADRobustize,
+    Normalizer,
+    Robustize,
+    Spherize,
+    Standardize,
+    make_normalizer,
+    normalize,
+)
+from cytoplan.testing.profiles import make_profiles
+
+pycytominer = pytest.importorskip("pycytominer")
+
+NEGCON = "Metadata_control_type == 'negcon'"
+META = ["Metadata_Plate", "Metadata_Well", "Metadata_control_type", "Metadata_broad_sample"]
+
+
+def features_of(df: pl.DataFrame) -> list[str]:
+    return [c for c in df.columns if not c.startswith("Metadata_")]
+
+
+def reference_normalize(pdf: pd.DataFrame, features: list[str], **kwargs: object) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pycytominer.normalize(profiles=pdf, features=features, meta_features=META, **kwargs)
+
+
+def as_array(df: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    """Float matrix with nulls as NaN (pycytominer's representation)."""
+    return df.select(pl.col(columns).cast(pl.Float64)).to_numpy()
+
+
+def assert_same(
+    ours: pl.DataFrame, theirs: pd.DataFrame, features: list[str], *, rtol: float = 0.0
+) -> None:
+    assert ours.columns == list(theirs.columns)
+    for name in META:
+        assert ours[name].to_list() == theirs[name].tolist()
+    a = as_array(ours, features)
+    b = theirs[features].to_numpy(dtype=np.float64)
+    if rtol == 0.0:
+        np.testing.assert_array_equal(a, b)
+    else:
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+
+
+@pytest.fixture(scope="module")
+def wells() -> pl.DataFrame:
+    return make_profiles(plates=2, wells=48, features=18, seed=3)
+
+
+@pytest.fixture(scope="module")
+def cells() -> pl.DataFrame:
+    return make_profiles(plates=1, wells=24, cells_per_well=40, features=12, seed=5)
+
+
+TOLERANCE = {"standardize": 1e-12, "robustize": 0.0, "mad_robustize": 0.0, "inverse_normal": 0.0}
+
+
+@pytest.mark.parametrize("method", sorted(TOLERANCE))
+@pytest.mark.parametrize("samples", ["all", NEGCON])
+@pytest.mark.parametrize("data", ["wells", "cells"])
+def test_parity_with_pycytominer(
+    method: str, samples: str, data: str, request: pytest.FixtureRequest
+) -> None:
+    df: pl.DataFrame = request.getfixturevalue(data)
+    features = features_of(df)
+    ours = normalize(df.lazy(), method=method, reference=samples).collect()
+    theirs = reference_normalize(df.to_pandas(), features, samples=samples, method=method)
+    assert_same(ours, theirs, features, rtol=TOLERANCE[method])
+    assert all(ours.schema[name] == pl.Float64 for name in features)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 1e-18, 1e-3, 0.5])
+def test_mad_robustize_epsilon(wells: pl.DataFrame, epsilon: float) -> None:
+    features = features_of(wells)
+    ours = normalize(
+        wells.lazy(), method="mad_robustize", reference=NEGCON, mad_robustize_epsilon=epsilon
+    ).collect()
+    theirs = reference_normalize(
+        wells.to_pandas(),
+        features,
+        samples=NEGCON,
+        method="mad_robustize",
+        mad_robustize_epsilon=epsilon,
+    )
+    assert_same(ours, theirs, features)
+
+
+@pytest.mark.parametrize("n_quantiles", [1, 5, 30, 1000])
+def test_inverse_normal_n_quantiles(wells: pl.DataFrame, n_quantiles: int) -> None:
+    features = features_of(wells)
+    ours = normalize(
+        wells.lazy(), method="inverse_normal", inverse_normal_n_quantiles=n_quantiles
+    ).collect()
+    theirs = reference_normalize(
+        wells.to_pandas(),
+        features,
+        method="inverse_normal",
+        inverse_normal_n_quantiles=n_quantiles,
+    )
+    assert_same(ours, theirs, features)
+
+
+@pytest.mark.parametrize("method", sorted(TOLERANCE))
+def test_by_plate_equals_pycytominer_per_plate(wells: pl.DataFrame, method: str) -> None:
+    features = features_of(wells)
+    ours = normalize(wells.lazy(), method=method, reference=NEGCON, by="Metadata_Plate").collect()
+    pieces = [
+        reference_normalize(plate.to_pandas(), features, samples=NEGCON, method=method)
+        for plate in wells.partition_by("Metadata_Plate", maintain_order=True)
+    ]
+    assert_same(ours, pd.concat(pieces, ignore_index=True), features, rtol=TOLERANCE[method])
+
+
+def test_by_plate_keeps_row_order_of_interleaved_plates(wells: pl.DataFrame) -> None:
+    shuffled = wells.sample(fraction=1.0, shuffle=True, seed=11)
+    ours = normalize(shuffled.lazy(), method="mad_robustize", by="Metadata_Plate").collect()
+    assert ours["Metadata_Well"].to_list() == shuffled["Metadata_Well"].to_list()
+    expected = normalize(wells.lazy(), method="mad_robustize", by="Metadata_Plate").collect()
+    key = ["Metadata_Plate", "Metadata_Well"]
+    assert ours.sort(key).equals(expected.sort(key))
+
+
+def test_by_two_keys(wells: pl.DataFrame) -> None:
+    df = wells.with_columns(Metadata_Half=(pl.int_range(pl.len()) % 2).cast(pl.String))
+    keys = ["Metadata_Plate", "Metadata_Half"]
+    ours = normalize(df.lazy(), method="robustize", by=keys).collect()
+    features = features_of(wells)
+    for (plate, half), part in df.partition_by(keys, as_dict=True).items():
+        alone = normalize(part.lazy(), method="robustize").collect()
+        mine = ours.filter((pl.col("Metadata_Plate") == plate) & (pl.col("Metadata_Half") == half))
+        np.testing.assert_array_equal(as_array(mine, features), as_array(alone, features))
+
+
+def test_null_group_key_is_a_group() -> None:
+    df = pl.DataFrame({"Metadata_Plate": ["a", "a", None, None], "Cells_x": [1.0, 3.0, 10.0, 30.0]})
+    out = normalize(df.lazy(), method="standardize", by="Metadata_Plate").collect()
+    assert out["Cells_x"].to_list() == [-1.0, 1.0, -1.0, 1.0]
+
+
+def test_keeps_every_column_in_input_order() -> None:
+    df = pl.DataFrame(
+        {
+            "ImageNumber": [1, 2, 3, 4],
+            "Cells_a": [1, 2, 3, 4],
+            "Metadata_Well": ["A01", "A02", "A03", "A04"],
+            "Location_Center_X": [0.5, 0.1, 0.2, 0.3],
+            "Nuclei_b": [2.0, 4.0, None, float("nan")],
+            "Image_Metadata_Site": ["1", "1", "2", "2"],
+        }
+    )
+    out = normalize(df.lazy(), method="mad_robustize").collect()
+    assert out.columns == df.columns
+    assert out.schema["Cells_a"] == pl.Float64 and out.schema["ImageNumber"] == pl.Int64
+    assert out["Location_Center_X"].equals(df["Location_Center_X"])
+    nuclei = out["Nuclei_b"]
+    assert nuclei.is_null().to_list() == [False, False, True, False]
+    assert np.isnan(nuclei[3])  # NaN stays NaN, null stays null
+
+
+def test_features_list_selector_and_infer(wells: pl.DataFrame) -> None:
+    import polars.selectors as cs
+
+    features = features_of(wells)
+    listed = normalize(wells.lazy(), features=features[:3]).collect()
+    assert listed.select(features[3:]).equals(wells.select(features[3:]))
+    selected = normalize(wells.lazy(), features=cs.starts_with("Cells_")).collect()
+    assert selected.select(cs.starts_with("Nuclei_")).equals(
+        wells.select(cs.starts_with("Nuclei_"))
+    )
+    inferred = normalize(wells.lazy(), features="infer").collect()
+    assert inferred.equals(normalize(wells.lazy()).collect())
+
+
+def test_transform_is_lazy_and_streams(wells: pl.DataFrame, tmp_path: Path) -> None:
+    fitted = MADRobustize().fit(wells.lazy(), by="Metadata_Plate")
+    out = fitted.transform(wells.lazy())
+    assert isinstance(out, pl.LazyFrame)
+    streamed = out.collect(engine="streaming")
+    assert streamed.equals(out.collect())
+    path = tmp_path / "out.parquet"
+    out.sink_parquet(path, row_group_size=8192)
+    assert pl.read_parquet(path).equals(streamed)
+
+
+def test_stats_table_is_tidy(wells: pl.DataFrame) -> None:
+    fitted = Standardize().fit(wells.lazy(), reference=NEGCON, by="Metadata_Plate")
+    features = features_of(wells)
+    stats = fitted.stats_
+    assert stats.columns[:3] == ["Metadata_Plate", "feature", "n_samples"]
+    assert stats.height == 2 * len(features)
+    assert stats["feature"].to_list() == features * 2
+    assert stats["n_samples"].unique().to_list() == [12]
+    assert fitted.groups_["Metadata_Plate"].to_list() == ["BR00000001", "BR00000002"]
+    negcon = wells.filter(pl.col("Metadata_control_type") == "negcon")
+    first = negcon.filter(pl.col("Metadata_Plate") == "BR00000001")[features[0]]
+    assert stats.row(0, named=True)["mean"] == pytest.approx(first.mean(), rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    "normalizer",
+    [
+        Standardize(),
+        Robustize(),
+        MADRobustize(epsilon=1e-9),
+        InverseNormal(n_quantiles=7),
+        Spherize(method="PCA-cor"),
+    ],
+    ids=lambda n: n.name,
+)
+def test_save_load_round_trip(normalizer: Normalizer, tmp_path: Path) -> None:
+    df = make_profiles(plates=2, wells=40, features=6, seed=8, nulls=False)
+    features = [c for c in features_of(df) if int(c.rsplit("_", 1)[1]) % 6 != 3]  # not constant
+    normalizer.features = features
+    normalizer.fit(df.lazy(), reference=NEGCON, by="Metadata_Plate")
+    path = normalizer.save(tmp_path / "stats.parquet")
+    loaded = Normalizer.load(path)
+    assert type(loaded) is type(normalizer)
+    assert loaded.get_params() == normalizer.get_params()
+    assert loaded.feature_names_in_ == features and loaded.by_ == ["Metadata_Plate"]
+    assert loaded.reference_ == NEGCON
+    assert loaded.stats_.equals(normalizer.stats_)
+    other = make_profiles(plates=2, wells=40, features=6, seed=9, nulls=False)
+    assert (
+        loaded.transform(other.lazy())
+        .collect()
+        .equals(normalizer.transform(other.lazy()).collect())
+    )
+    assert type(normalizer).load(path).stats_.equals(normalizer.stats_)
+
+
+def test_load_checks_the_file(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.parquet"
+    pl.DataFrame({"x": [1]}).write_parquet(plain)
+    with pytest.raises(CytoplanError, match="no cytoplan normalizer metadata"):
+        Normalizer.load(plain)
+    with pytest.raises(CytoplanError, match="cannot read"):
+        Normalizer.load(tmp_path / "missing.parquet")
+    path = Standardize().fit(pl.LazyFrame({"Cells_x": [1.0, 2.0]})).save(tmp_path / "s.parquet")
+    with pytest.raises(CytoplanError, match="not Robustize"):
+        Robustize.load(path)
+
+
+def test_fit_on_one_plate_apply_to_another() -> None:
+    df = make_profiles(plates=2, wells=24, features=6, seed=1)
+    plate1 = df.filter(pl.col("Metadata_Plate") == "BR00000001")
+    plate2 = df.filter(pl.col("Metadata_Plate") == "BR00000002")
+    fitted = Robustize().fit(plate1.lazy(), reference=NEGCON)
+    out = fitted.transform(plate2.lazy()).collect()
+    features = features_of(df)
+    stats = fitted.stats_
+    x = plate2[features[1]].to_numpy()  # NaN where null
+    expected = (x - stats["center"][1]) / stats["scale"][1]  # IEEE division, as NumPy
+    np.testing.assert_array_equal(out[features[1]].to_numpy(), expected)
+
+
+def test_transform_refuses_an_unfitted_group() -> None:
+    df = make_profiles(plates=2, wells=8, features=3, seed=1)
+    fitted = Standardize().fit(
+        df.filter(pl.col("Metadata_Plate") == "BR00000001").lazy(), by="Metadata_Plate"
+    )
+    with pytest.raises(pl.exceptions.InvalidOperationError, match="replace_strict"):
+        fitted.transform(df.lazy()).collect()
+
+
+# --------------------------------------------------------------------- errors
+def test_reference_without_rows_in_a_plate() -> None:
+    df = make_profiles(plates=2, wells=8, features=3, seed=1).with_columns(
+        Metadata_control_type=pl.when(pl.col("Metadata_Plate") == "BR00000002")
+        .then(pl.lit("trt"))
+        .otherwise(pl.col("Metadata_control_type"))
+    )
+    for method in ("standardize", "mad_robustize", "spherize", "inverse_normal"):
+        with pytest.raises(StatisticsError, match=r"Metadata_Plate='BR00000002'"):
+            normalize(df.lazy(), method=method, reference=NEGCON, by="Metadata_Plate")
+    with pytest.raises(StatisticsError, match="no rows to fit"):
+        normalize(df.lazy(), reference="Metadata_control_type == 'nothing'")
+
+
+def test_unknown_method_and_bad_options(wells: pl.DataFrame) -> None:
+    with pytest.raises(CytoplanError, match="unknown normalization method 'zscore'"):
+        normalize(wells.lazy(), method="zscore")  # type: ignore[arg-type]
+    with pytest.raises(CytoplanError, match="epsilon must be a number"):
+        normalize(wells.lazy(), method="mad_robustize", mad_robustize_epsilon=None)  # type: ignore[arg-type]
+    with pytest.raises(CytoplanError, match="n_quantiles must be an integer"):
+        normalize(wells.lazy(), method="inverse_normal", inverse_normal_n_quantiles=0)
+    assert isinstance(make_normalizer("MAD_Robustize"), MADRobustize)
+
+
+def test_non_numeric_feature_and_missing_columns() -> None:
+    df = pl.LazyFrame({"Metadata_Plate": ["a", "b"], "Cells_x": ["1", "2"], "Cells_y": [1.0, 2.0]})
+    with pytest.raises(SchemaError, match="Cells_x"):
+        normalize(df, features=["Cells_x", "Cells_y"])
+    with pytest.raises(ColumnNotFoundError, match="Cells_z"):
+        normalize(df, features=["Cells_z"])
+    with pytest.raises(ColumnNotFoundError, match="Metadata_Batch"):
+        normalize(df, features=["Cells_y"], by="Metadata_Batch")
+    with pytest.raises(SchemaError, match="both group keys"):
+        normalize(df, features=["Cells_y"], by="Cells_y")
+
+
+def test_not_fitted() -> None:
+    with pytest.raises(NotFittedError, match="fit"):
+        Standardize().transform(pl.LazyFrame({"Cells_x": [1.0]}))
+
+
+def test_constant_features_like_sklearn() -> None:
+    df = pl.DataFrame({"Cells_c": [0.1] * 7, "Cells_x": [1.0, 2, 3, 4, 5, 6, 7]})
+    pdf = df.to_pandas()
+    for method in ("standardize", "robustize", "mad_robustize"):
+        ours = normalize(df.lazy(), method=method).collect()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = pycytominer.normalize(
+                profiles=pdf.assign(Metadata_x=1), features=["Cells_c", "Cells_x"], method=method
+            )
+        assert ours["Cells_c"].to_list() == [0.0] * 7
+        np.testing.assert_array_equal(ours["Cells_x"].to_numpy(), theirs["Cells_x"].to_numpy())
