@@ -133,6 +133,7 @@ def group_spread(lf: pl.LazyFrame, features: Sequence[str], group: pl.Expr) -> p
         .filter(pl.col(GROUP_COLUMN).is_not_null())
         .group_by(GROUP_COLUMN)
         .agg(clean(name, schema[name]).std(ddof=0).alias(name) for name in features)
+        .sort(GROUP_COLUMN)  # a fixed order of groups makes the mean deterministic
     )
     means = per_group.select(pl.col(name).fill_nan(None).mean() for name in features)
     row = means.collect(engine="streaming").row(0) if features else ()

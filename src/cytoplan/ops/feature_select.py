@@ -293,12 +293,12 @@ class _FitState:
                 self._n_rows = int(self._summaries["n_rows"][0])
             else:
                 self._n_rows = int(self.reference.select(pl.len()).collect().item())
-            if self._n_rows == 0:
-                msg = (
-                    f"the reference rows are empty (reference={self.selector.reference!r} "
-                    "selects no row); check the query against the table's values"
-                )
-                raise StatisticsError(msg)
+        if self._n_rows == 0:
+            msg = (
+                f"the reference rows are empty (reference={self.selector.reference!r} "
+                "selects no row); check the query against the table's values"
+            )
+            raise StatisticsError(msg)
         return self._n_rows
 
     def summaries(self) -> pl.DataFrame:
