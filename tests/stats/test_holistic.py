@@ -136,3 +136,18 @@ def test_errors() -> None:
         grouped_medians(lf, ["x"], by=["x"])
     with pytest.raises(CytoplanError, match="empty"):
         grouped_quantiles(lf, ["x"], [])
+
+
+def test_grouped_mad_with_predicate_is_bit_identical_to_scipy() -> None:
+    df = make_profiles(plates=2, wells=48, features=18, seed=0)
+    features = _features(df)
+    negcon = pl.col("Metadata_control_type") == "negcon"
+    got = grouped_mad(df.lazy(), features, by=["Metadata_Plate"], predicate=negcon, scale=MAD_SCALE)
+    pdf = df.to_pandas()
+    for i, (_, group) in enumerate(
+        pdf[pdf.Metadata_control_type == "negcon"].groupby("Metadata_Plate")
+    ):
+        expected = scipy.stats.median_abs_deviation(
+            group[features], nan_policy="omit", scale=1 / 1.4826
+        )
+        np.testing.assert_array_equal(got.select(features).row(i), expected)

@@ -95,11 +95,12 @@ def _check_statistic(statistic: Statistic) -> None:
 def exact_median(value: pl.Expr) -> pl.Expr:
     """The median as NumPy and pandas compute it: the mean of the two middle values.
 
-    Polars' ``median()`` interpolates (``a + (b - a) / 2``), which can differ from
-    ``(a + b) / 2`` in the last bit; this takes the two order statistics instead
-    (two selections, no sort) and averages them. Nulls are skipped.
+    Polars' ``median()`` interpolates (``a + (b - a) * 0.5``), which can differ from
+    ``(a + b) / 2`` in the last bit. Its ``"midpoint"`` quantile selects the lower
+    middle value once, takes the minimum above it as the upper one and returns
+    ``(a + b) / 2``: NumPy's formula, at the cost of one selection. Nulls are skipped.
     """
-    return (value.quantile(0.5, "lower") + value.quantile(0.5, "higher")) / 2
+    return value.quantile(0.5, "midpoint")
 
 
 def exact_quantile(value: pl.Expr, quantile: float) -> pl.Expr:
@@ -118,15 +119,25 @@ def exact_quantile(value: pl.Expr, quantile: float) -> pl.Expr:
     return pl.when(gamma >= 0.5).then(upper - diff * (1.0 - gamma)).otherwise(lower + diff * gamma)
 
 
-def _statistic_expr(value: pl.Expr, statistic: Statistic, mad_scale: float) -> pl.Expr:
+def _statistic_expr(value: pl.Expr, statistic: Statistic) -> pl.Expr:
     if statistic == "median":
         return exact_median(value)
     if statistic == "mad":
-        mad = exact_median((value - exact_median(value)).abs())
-        # divide by 1/scale, as scipy.stats.median_abs_deviation(scale=1/1.4826) does:
-        # bit-identical to pycytominer's RobustMAD
-        return mad if mad_scale == 1.0 else mad / (1.0 / mad_scale)
+        return exact_median((value - exact_median(value)).abs())
     return exact_quantile(value, float(statistic))
+
+
+def _scale_mad(frame: pl.DataFrame, names: Sequence[str], mad_scale: float) -> pl.DataFrame:
+    """``mad / (1 / mad_scale)``, as ``scipy.stats.median_abs_deviation(scale=1/1.4826)``.
+
+    Bit-identical to pycytominer's RobustMAD. The divisor is a full column on purpose:
+    Polars divides by a scalar as a multiplication by its reciprocal, which can differ
+    in the last bit.
+    """
+    if mad_scale == 1.0 or not names:
+        return frame
+    divisor = pl.Series("__divisor", [1.0 / mad_scale] * frame.height, dtype=pl.Float64)
+    return frame.with_columns(frame[name] / divisor for name in names)
 
 
 def grouped_statistics(
@@ -204,12 +215,11 @@ def grouped_statistics(
     def compute(block_frame: pl.LazyFrame, block: list[str]) -> pl.DataFrame:
         exprs = []
         for name in block:
-            value = missing_as_null(name, schema[name])
+            # dropping nulls first puts Polars' quantile on its fast path (5x faster)
+            value = missing_as_null(name, schema[name]).drop_nulls()
             for i, statistic in tagged:
                 exprs.append(
-                    _statistic_expr(value, statistic, mad_scale)
-                    .cast(pl.Float64)
-                    .alias(f"{i}{_SEP}{name}")
+                    _statistic_expr(value, statistic).cast(pl.Float64).alias(f"{i}{_SEP}{name}")
                 )
         query = block_frame.group_by(keys).agg(exprs) if keys else block_frame.select(exprs)
         return query.collect(engine=engine)
@@ -224,9 +234,8 @@ def grouped_statistics(
         combined = _empty_keys(frame, keys)
     results: dict[Statistic, pl.DataFrame] = {}
     for i, statistic in tagged:
-        results[statistic] = combined.select(
-            *keys, *(pl.col(f"{i}{_SEP}{name}").alias(name) for name in names)
-        )
+        table = combined.select(*keys, *(pl.col(f"{i}{_SEP}{name}").alias(name) for name in names))
+        results[statistic] = _scale_mad(table, names, mad_scale) if statistic == "mad" else table
     return results
 
 

@@ -1,0 +1,292 @@
+"""Benchmark: per-well aggregation of a single-cell Parquet plate.
+
+Each measured thing runs in its own subprocess; the parent polls the process tree's
+RSS every 50 ms (psutil) and records wall time and peak RSS. Nothing passes or fails
+on time: figures are printed and saved as JSON under ``benchmarks/results/``.
+
+Cases (all on the same file, per-well = ``Metadata_Plate`` x ``Metadata_Well``):
+
+* ``floor``            one streaming pass over the feature columns
+                       (``scan_parquet(f).select(features).sum().collect(engine="streaming")``);
+* ``cytoplan_median``  ``cytoplan.ops.aggregate.aggregate(method="median", memory_limit=...)``;
+* ``cytoplan_mean``    ``aggregate(method="mean")`` collected with the streaming engine;
+* ``polars_median``    naive ``group_by(strata).agg(features.median())`` (streaming engine);
+* ``duckdb_median``    ``SELECT strata, median(f1), ... GROUP BY strata`` (DuckDB, with its
+                       memory_limit set to the cap);
+* ``pycytominer_median`` ``pd.read_parquet`` + ``pycytominer.aggregate`` (expected to die at L).
+
+Every case but the floor writes its result to a temporary Parquet file and the parent
+checks that results agree (max abs difference of the medians vs cytoplan).
+
+Usage::
+
+    python benchmarks/aggregate.py --plate /tmp/cytoplan-bench/L/plate_sc.parquet \\
+        --label L --memory-limit 1GiB --cap 8000000000 \\
+        --cases floor,cytoplan_median,cytoplan_mean,polars_median,duckdb_median,pycytominer_median
+
+The machine is shared while these run: timings carry noise; rerun for final figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+STRATA = ["Metadata_Plate", "Metadata_Well"]
+ALL_CASES = [
+    "floor",
+    "cytoplan_median",
+    "cytoplan_mean",
+    "polars_median",
+    "duckdb_median",
+    "pycytominer_median",
+]
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def _features(path: str) -> list[str]:
+    import polars as pl
+
+    schema = pl.scan_parquet(path).collect_schema()
+    return [
+        name
+        for name, dtype in schema.items()
+        if name.startswith(("Cells_", "Cytoplasm_", "Nuclei_")) and dtype.is_numeric()
+    ]
+
+
+def case_floor(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
+    import polars as pl
+
+    features = _features(path)
+    pl.scan_parquet(path).select(features).sum().collect(engine="streaming")
+    return {"features": len(features)}
+
+
+def case_cytoplan_median(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
+    import polars as pl
+
+    from cytoplan.ops.aggregate import aggregate
+
+    result = aggregate(pl.scan_parquet(path), method="median", memory_limit=args.memory_limit)
+    result.collect().write_parquet(out)
+    return {"memory_limit": args.memory_limit}
+
+
+def case_cytoplan_mean(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
+    import polars as pl
+
+    from cytoplan.ops.aggregate import aggregate
+
+    aggregate(pl.scan_parquet(path), method="mean").collect(engine="streaming").write_parquet(out)
+    return {}
+
+
+def case_polars_median(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
+    import polars as pl
+
+    features = _features(path)
+    (
+        pl.scan_parquet(path)
+        .group_by(STRATA)
+        .agg(pl.col(features).median())
+        .sort(STRATA)
+        .collect(engine="streaming")
+        .write_parquet(out)
+    )
+    return {}
+
+
+def case_duckdb_median(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
+    import duckdb
+
+    features = _features(path)
+    limit_gb = max(1, int(args.cap * 0.75 / 1e9))
+    con = duckdb.connect()
+    con.execute(f"SET memory_limit='{limit_gb}GB'")
+    con.execute("SET threads=2")
+    con.execute(f"SET temp_directory='{tempfile.gettempdir()}/duckdb_tmp_bench'")
+    columns = ", ".join(f'median("{f}") AS "{f}"' for f in features)
+    keys = ", ".join(f'"{k}"' for k in STRATA)
+    query = (
+        f"COPY (SELECT {keys}, {columns} FROM read_parquet('{path}') GROUP BY ALL "
+        f"ORDER BY {keys}) TO '{out}' (FORMAT parquet)"
+    )
+    con.execute(query)
+    return {"duckdb_memory_limit_gb": limit_gb}
+
+
+def case_pycytominer_median(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
+    import warnings
+
+    import pandas as pd
+    import pycytominer
+
+    t0 = time.perf_counter()
+    df = pd.read_parquet(path)
+    t1 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = pycytominer.aggregate(df, strata=STRATA, features="infer", operation="median")
+    t2 = time.perf_counter()
+    result.to_parquet(out)
+    return {"read_s": round(t1 - t0, 2), "aggregate_s": round(t2 - t1, 2)}
+
+
+CASES = {name: globals()[f"case_{name}"] for name in ALL_CASES}
+
+
+# --------------------------------------------------------------------------- runner
+
+
+def _measure(cmd: list[str], timeout: float) -> dict[str, object]:
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    handle = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            procs = [handle, *handle.children(recursive=True)]
+            rss = 0
+            for p in procs:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        if time.perf_counter() - start > timeout:
+            proc.kill()
+            break
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - start
+    record: dict[str, object] = {
+        "wall_s": round(wall, 2),
+        "peak_rss_gib": round(peak / 2**30, 3),
+        "returncode": proc.returncode,
+    }
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if proc.returncode == 0 and lines:
+        record.update(json.loads(lines[-1]))
+        record["status"] = "ok"
+    else:
+        tail = (stderr or "").strip().splitlines()[-3:]
+        record["status"] = "failed: " + " | ".join(tail)[-400:]
+    return record
+
+
+def _compare(reference: str, other: str) -> float | None:
+    import polars as pl
+
+    if not (Path(reference).exists() and Path(other).exists()):
+        return None
+    a = pl.read_parquet(reference).sort(STRATA)
+    b = pl.read_parquet(other).sort(STRATA)
+    features = [c for c in a.columns if c not in STRATA and c in b.columns]
+    if a.height != b.height or not features:
+        return float("inf")
+    diff = (a.select(features) - b.select(features)).select(pl.all().abs().max()).max_horizontal()
+    value = diff.item()
+    return 0.0 if value is None else float(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--plate", required=True)
+    parser.add_argument("--label", default="plate")
+    parser.add_argument("--memory-limit", default="1GiB")
+    parser.add_argument("--cap", type=int, default=8_000_000_000, help="address-space cap, bytes")
+    parser.add_argument("--cases", default=",".join(ALL_CASES))
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.case:  # child process: run one case, print its JSON
+        extra = CASES[args.case](args.plate, args.out, args)
+        print(json.dumps(extra))
+        return
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="cytoplan-bench-agg-"))
+    records = []
+    outputs: dict[str, str] = {}
+    for name in args.cases.split(","):
+        for rep in range(args.repeat):
+            out = str(tmp / f"{name}.parquet")
+            cmd = [
+                "prlimit",
+                f"--as={args.cap}",
+                sys.executable,
+                __file__,
+                "--plate",
+                args.plate,
+                "--memory-limit",
+                args.memory_limit,
+                "--cap",
+                str(args.cap),
+                "--case",
+                name,
+                "--out",
+                out,
+            ]
+            record = {"case": name, "repeat": rep, **_measure(cmd, args.timeout)}
+            outputs[name] = out
+            print(json.dumps(record), flush=True)
+            records.append(record)
+    reference = outputs.get("cytoplan_median")
+    agreement = {}
+    if reference:
+        for name, out in outputs.items():
+            if name.endswith("median") and name != "cytoplan_median":
+                agreement[name] = _compare(reference, out)
+    floor = [r["wall_s"] for r in records if r["case"] == "floor" and r["status"] == "ok"]
+    floor_s = min(floor) if floor else None
+    summary = []
+    for record in records:
+        ratio = (
+            round(float(record["wall_s"]) / floor_s, 2)  # type: ignore[arg-type]
+            if floor_s and record["status"] == "ok"
+            else None
+        )
+        summary.append({**record, "wall_vs_floor": ratio})
+    result = {
+        "benchmark": "aggregate",
+        "label": args.label,
+        "plate": args.plate,
+        "memory_limit": args.memory_limit,
+        "cap_bytes": args.cap,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "note": "shared machine: timings are noisy",
+        "max_abs_diff_vs_cytoplan_median": agreement,
+        "runs": summary,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    target = RESULTS / f"aggregate_{args.label}.json"
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {target}")
+    for record in summary:
+        print(
+            f"{record['case']:<20} {record['wall_s']:>8} s {record['peak_rss_gib']:>7} GiB "
+            f"x{record['wall_vs_floor']}  {record['status'][:60]}"
+        )
+    print("agreement (max abs diff vs cytoplan median):", agreement)
+
+
+if __name__ == "__main__":
+    main()
