@@ -30,6 +30,7 @@ The machine is shared while these run: timings carry noise; rerun for final figu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -150,8 +151,11 @@ CASES = {name: globals()[f"case_{name}"] for name in ALL_CASES}
 
 
 def _measure(cmd: list[str], timeout: float) -> dict[str, object]:
+    import resource
+
     import psutil
 
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -161,10 +165,8 @@ def _measure(cmd: list[str], timeout: float) -> dict[str, object]:
             procs = [handle, *handle.children(recursive=True)]
             rss = 0
             for p in procs:
-                try:
+                with contextlib.suppress(psutil.Error):
                     rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
             peak = max(peak, rss)
         except psutil.Error:
             pass
@@ -174,8 +176,11 @@ def _measure(cmd: list[str], timeout: float) -> dict[str, object]:
         time.sleep(0.05)
     stdout, stderr = proc.communicate()
     wall = time.perf_counter() - start
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     record: dict[str, object] = {
         "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
         "peak_rss_gib": round(peak / 2**30, 3),
         "returncode": proc.returncode,
     }
@@ -282,7 +287,8 @@ def main() -> None:
     print(f"wrote {target}")
     for record in summary:
         print(
-            f"{record['case']:<20} {record['wall_s']:>8} s {record['peak_rss_gib']:>7} GiB "
+            f"{record['case']:<20} {record['wall_s']:>8} s (cpu {record['cpu_s']:>6} s) "
+            f"{record['peak_rss_gib']:>7} GiB "
             f"x{record['wall_vs_floor']}  {record['status'][:60]}"
         )
     print("agreement (max abs diff vs cytoplan median):", agreement)

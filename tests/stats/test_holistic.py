@@ -151,3 +151,20 @@ def test_grouped_mad_with_predicate_is_bit_identical_to_scipy() -> None:
             group[features], nan_policy="omit", scale=1 / 1.4826
         )
         np.testing.assert_array_equal(got.select(features).row(i), expected)
+
+
+def test_rows_of_a_group_need_not_be_contiguous(cells: pl.DataFrame) -> None:
+    features = _features(cells)
+    keys = ["Metadata_Plate", "Metadata_Well"]
+    shuffled = cells.sample(fraction=1.0, shuffle=True, seed=1)
+    got = grouped_medians(shuffled.lazy(), features, by=keys, memory_limit=1)
+    assert got.equals(grouped_medians(cells.lazy(), features, by=keys))
+
+
+def test_plan_whose_row_order_changes_between_scans_is_still_exact(cells: pl.DataFrame) -> None:
+    features = _features(cells)
+    keys = ["Metadata_Well"]
+    # every collect returns the rows in another order: the row check must notice
+    unordered = cells.lazy().map_batches(lambda df: df.sample(fraction=1.0, shuffle=True))
+    got = grouped_medians(unordered, features, by=keys, memory_limit=1)
+    assert got.equals(grouped_medians(cells.lazy(), features, by=keys))

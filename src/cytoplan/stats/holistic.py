@@ -38,14 +38,16 @@ shape: (2, 2)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import polars as pl
 
 from cytoplan.exceptions import CytoplanError, StatisticsError
 from cytoplan.schema import require_columns, require_numeric
-from cytoplan.stats.blocks import blockwise, row_count
+from cytoplan.stats.blocks import column_blocks, row_count
 
 if TYPE_CHECKING:
     from polars._typing import EngineType
@@ -149,7 +151,7 @@ def grouped_statistics(
     predicate: pl.Expr | None = None,
     mad_scale: float = 1.0,
     memory_limit: str | int | None = None,
-    engine: EngineType = "in-memory",
+    engine: EngineType = "streaming",
 ) -> dict[Statistic, pl.DataFrame]:
     """Several holistic statistics of ``columns`` per group, computed in column blocks.
 
@@ -173,7 +175,8 @@ def grouped_statistics(
     memory_limit
         Memory budget for one block (``"1GiB"``, bytes, or None for the default).
     engine
-        Polars engine that runs each block.
+        Polars engine that reads each block (the statistics then run on the block in
+        memory).
 
     Returns
     -------
@@ -212,7 +215,7 @@ def grouped_statistics(
     frame = lf if predicate is None else lf.filter(predicate)
     tagged = [(i, statistic) for i, statistic in enumerate(wanted)]
 
-    def compute(block_frame: pl.LazyFrame, block: list[str]) -> pl.DataFrame:
+    def exprs_for(block: list[str]) -> list[pl.Expr]:
         exprs = []
         for name in block:
             # dropping nulls first puts Polars' quantile on its fast path (5x faster)
@@ -221,15 +224,13 @@ def grouped_statistics(
                 exprs.append(
                     _statistic_expr(value, statistic).cast(pl.Float64).alias(f"{i}{_SEP}{name}")
                 )
-        query = block_frame.group_by(keys).agg(exprs) if keys else block_frame.select(exprs)
-        return query.collect(engine=engine)
+        return exprs
 
     # block sizing: each statistic works on its own copy of a column's values in a
-    # group (MAD needs two); scale the row count seen by the block planner accordingly
-    cost = sum(2 if statistic == "mad" else 1 for statistic in wanted)
-    combined = blockwise(
-        frame, names, compute, keys=keys, memory_limit=memory_limit, n_rows=n_rows * cost
-    )
+    # group (MAD needs two), and two blocks are alive at once (one read ahead)
+    cost = sum(2 if statistic == "mad" else 1 for statistic in wanted) * _BLOCKS_IN_FLIGHT
+    blocks = column_blocks(names, n_rows * cost, memory_limit)
+    combined = _run_blocks(frame, blocks, exprs_for, keys=keys, engine=engine)
     if combined.width == 0:  # no columns asked for
         combined = _empty_keys(frame, keys)
     results: dict[Statistic, pl.DataFrame] = {}
@@ -237,6 +238,116 @@ def grouped_statistics(
         table = combined.select(*keys, *(pl.col(f"{i}{_SEP}{name}").alias(name) for name in names))
         results[statistic] = _scale_mad(table, names, mad_scale) if statistic == "mad" else table
     return results
+
+
+#: Blocks alive at once: the one being summarised and the next one, read ahead.
+_BLOCKS_IN_FLIGHT = 2
+_GID = "__cytoplan_group"
+_CHECK = "__cytoplan_row_check"
+_CHECK_CANDIDATES = 16
+
+
+@dataclass(frozen=True)
+class _GroupIndex:
+    """Row → group id, built from one scan of the keys (and a row-order check column)."""
+
+    table: pl.DataFrame  # the keys of group 0, 1, 2, ... in that order
+    gid: pl.Series  # the group of every row
+    check_column: str  # a numeric column whose values fingerprint the row order
+    check: pl.Series
+
+
+def _group_index(frame: pl.LazyFrame, keys: list[str], names: list[str]) -> _GroupIndex:
+    candidates = names[:_CHECK_CANDIDATES]
+    base = frame.select(*keys, *candidates).collect(engine="streaming")
+    distinct = base.select(pl.col(candidates).n_unique()).row(0)
+    check_column = candidates[max(range(len(candidates)), key=lambda i: distinct[i])]
+    key_frame = base.select(keys)
+    first_seen = key_frame.unique(maintain_order=True)
+    runs = key_frame.select(pl.struct(keys).rle_id()).to_series()
+    if runs.len() and int(runs[-1]) + 1 == first_seen.height:
+        # rows of a group are contiguous (files come sorted by well): sorted group ids
+        gid = runs.cast(pl.UInt32).set_sorted()
+    else:
+        numbered = first_seen.with_row_index(_GID)
+        gid = key_frame.join(
+            numbered, on=keys, how="left", nulls_equal=True, maintain_order="left"
+        )[_GID]
+    return _GroupIndex(
+        table=first_seen,
+        gid=gid.alias(_GID),
+        check_column=check_column,
+        check=base[check_column],
+    )
+
+
+def _run_blocks(
+    frame: pl.LazyFrame,
+    blocks: list[list[str]],
+    exprs_for: Callable[[list[str]], list[pl.Expr]],
+    *,
+    keys: list[str],
+    engine: EngineType,
+) -> pl.DataFrame:
+    """Summarise column blocks, reading the next block while the current one is summarised.
+
+    With group keys, the keys are read once and turned into integer group ids that
+    every block reuses (no string hashing per block); each block also reads one
+    numeric column whose values must equal those seen with the keys, which proves the
+    rows came in the same order. If they do not (an unordered plan, e.g. a join), the
+    blocks are summarised with the keys read alongside instead.
+    """
+    if not blocks:
+        return pl.DataFrame()
+    index = _group_index(frame, keys, [c for block in blocks for c in block]) if keys else None
+
+    def read(block: list[str]) -> pl.DataFrame:
+        columns = [pl.col(c) for c in block]
+        if index is not None:
+            columns.append(pl.col(index.check_column).alias(_CHECK))
+        return frame.select(columns).collect(engine=engine)
+
+    def read_with_keys(block: list[str]) -> pl.DataFrame:
+        return frame.select(*keys, *block).collect(engine=engine)
+
+    pieces: list[pl.DataFrame] = []
+    ordered = index is not None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cytoplan-read") as pool:
+        future = pool.submit(read if ordered else read_with_keys, blocks[0])
+        for i, block in enumerate(blocks):
+            data = future.result()
+            if i + 1 < len(blocks):
+                future = pool.submit(read if ordered else read_with_keys, blocks[i + 1])
+            exprs = exprs_for(block)
+            if index is not None and ordered:
+                if data[_CHECK].equals(index.check, check_names=False, null_equal=True):
+                    summary = (
+                        data.drop(_CHECK)
+                        .with_columns(index.gid)
+                        .group_by(_GID)
+                        .agg(exprs)
+                        .sort(_GID)
+                    )
+                    if summary.height != index.table.height:
+                        msg = "column blocks disagree on the groups (did the source change?)"
+                        raise StatisticsError(msg)
+                    pieces.append(index.table.hstack(summary.drop(_GID).get_columns()))
+                    continue
+                ordered = False  # rows came in another order: read the keys with each block
+                data = read_with_keys(block)
+                if i + 1 < len(blocks):
+                    future.result()
+                    future = pool.submit(read_with_keys, blocks[i + 1])
+            summary = data.group_by(keys).agg(exprs) if keys else data.select(exprs)
+            pieces.append(summary)
+    if keys:
+        pieces = [piece.sort(keys, nulls_last=True) for piece in pieces]
+        first = pieces[0].select(keys)
+        for piece in pieces[1:]:
+            if not piece.select(keys).equals(first):
+                msg = "column blocks disagree on the group keys (did the source change?)"
+                raise StatisticsError(msg)
+    return pl.concat([pieces[0], *(p.drop(keys) for p in pieces[1:])], how="horizontal")
 
 
 def _empty_keys(frame: pl.LazyFrame, keys: list[str]) -> pl.DataFrame:
