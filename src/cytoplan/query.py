@@ -10,6 +10,8 @@ module accepts exactly that part, translated once into a Polars expression:
 * column names, or any name in backticks (```Metadata_odd name```);
 * string, number, ``True``/``False`` and ``None`` literals (``== None`` is ``is_null``).
 
+A column compared with a number is read as a number (``Metadata_*`` columns are
+text in cytoplan, so ``Metadata_Object_Count >= 10`` works on them too).
 Missing values compare as pandas compares them: unequal to everything, so a row
 with a missing value is kept by ``!=`` and ``not in`` and dropped by every other
 comparison.
@@ -26,6 +28,9 @@ Examples
 [5]
 >>> df.filter(as_predicate("Metadata_control_type in ['negcon', 'trt']"))["n"].to_list()
 [5, 1]
+>>> text = pl.DataFrame({"Metadata_Object_Count": ["16", "3"]})
+>>> text.filter(as_predicate("Metadata_Object_Count >= 10")).height
+1
 >>> as_predicate("all") is None
 True
 """
@@ -95,6 +100,17 @@ def _boolean_spelling(source: str) -> str:
             token = token._replace(type=tokenize.NAME, string=_BOOLEAN_WORDS[token.string])
         tokens.append((token.type, token.string))
     return tokenize.untokenize(tokens).strip()
+
+
+def _numeric_side(side: Any, other: Any) -> Any:
+    """A column compared with a number is read as a number.
+
+    cytoplan keeps ``Metadata_*`` columns as text, so ``Metadata_Object_Count >= 10``
+    would otherwise compare text with a number; non-numeric text is an error.
+    """
+    if isinstance(side, pl.Expr) and isinstance(other, int | float) and not isinstance(other, bool):
+        return side.cast(pl.Float64)
+    return side
 
 
 class _Translator:
@@ -194,6 +210,7 @@ class _Translator:
             if method not in ("eq", "ne") or not isinstance(other, pl.Expr):
                 raise self._refuse(node)
             return other.is_null() if method == "eq" else other.is_not_null()
+        left, right = _numeric_side(left, right), _numeric_side(right, left)
         left_expr = left if isinstance(left, pl.Expr) else pl.lit(left)
         result: pl.Expr = getattr(left_expr, method)(right)
         # pandas compares missing values as unequal to everything: never null

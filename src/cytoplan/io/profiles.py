@@ -22,7 +22,7 @@ from cytoplan._typing import ProfileFormat, StorageOptions
 from cytoplan.exceptions import SourceError
 from cytoplan.schema import METADATA_PREFIX
 
-__all__ = ["infer_format", "infer_separator", "scan_profiles"]
+__all__ = ["infer_format", "infer_separator", "read_text_table", "scan_profiles"]
 
 _TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
 _INFER_ROWS = 10_000
@@ -162,3 +162,35 @@ def scan_profiles(
         else:
             frame = _scan_text(source, separator, storage_options)
     return frame.with_columns(cs.starts_with(METADATA_PREFIX).cast(pl.String))
+
+
+def read_text_table(
+    source: str | Path,
+    *,
+    separator: str | None = None,
+    storage_options: StorageOptions | None = None,
+) -> pl.LazyFrame:
+    """A small side table (platemap, external metadata) with every column as text.
+
+    The delimiter is inferred from the header line (platemaps are often
+    tab-separated ``.txt`` files); a Parquet side table is scanned as it is.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "platemap.txt"
+    >>> _ = path.write_text("plate_map_name\\twell_position\\tmg_per_ml\\nP1\\tA01\\t0.10\\n")
+    >>> read_text_table(path).collect().row(0)
+    ('P1', 'A01', '0.10')
+    """
+    _check_exists(source)
+    if infer_format(source) == "parquet":
+        return pl.scan_parquet(str(source), storage_options=storage_options)
+    header = _first_line(source, storage_options)
+    if not header:
+        msg = f"{str(source)!r} is empty: a side table needs a header line"
+        raise SourceError(msg)
+    return pl.scan_csv(
+        str(source),
+        separator=separator or infer_separator(header),
+        infer_schema=False,
+        storage_options=storage_options,
+    )

@@ -1,0 +1,5 @@
+"""``python -m cytoplan.cli``."""
+
+from cytoplan.cli import main
+
+main()

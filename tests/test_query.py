@@ -1,0 +1,79 @@
+"""Pandas-style ``samples`` query strings select the same rows as pandas' DataFrame.query."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from cytoplan.query import QueryError, as_predicate, columns_in
+
+FRAME = pl.DataFrame(
+    {
+        "Metadata_control_type": ["negcon", "trt", None, "negcon", "poscon"],
+        "Metadata_Object_Count": [5, 1, 9, 2, 7],
+        "Metadata_dose": [0.0, 1.5, 3.0, None, 10.0],
+        "Metadata_odd name": ["a", "b", "c", "d", "e"],
+    }
+)
+
+QUERIES = [
+    "Metadata_control_type == 'negcon'",
+    "Metadata_control_type != 'negcon'",
+    "Metadata_control_type == 'negcon' & Metadata_Object_Count >= 2",
+    "Metadata_control_type == 'negcon' and Metadata_Object_Count > 2",
+    "(Metadata_control_type == 'trt') | (Metadata_Object_Count > 6)",
+    "Metadata_control_type in ['negcon', 'poscon']",
+    "Metadata_control_type not in ('negcon',)",
+    "not Metadata_control_type == 'trt'",
+    "~(Metadata_control_type == 'trt')",
+    "1 < Metadata_Object_Count <= 7",
+    "Metadata_dose >= 1.5",
+    "Metadata_dose < 3",
+    "`Metadata_odd name` == 'c'",
+    "Metadata_Object_Count == -1 or Metadata_Object_Count == 9",
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_selects_the_rows_pandas_selects(query: str) -> None:
+    expected = FRAME.to_pandas().query(query)["Metadata_odd name"].tolist()
+    got = FRAME.filter(as_predicate(query))["Metadata_odd name"].to_list()
+    assert got == expected
+
+
+def test_numbers_compare_with_text_metadata() -> None:
+    as_text = FRAME.with_columns(pl.col("Metadata_Object_Count").cast(pl.String))
+    got = as_text.filter(as_predicate("Metadata_Object_Count >= 5"))["Metadata_odd name"]
+    assert got.to_list() == ["a", "c", "e"]
+
+
+def test_all_and_none_mean_every_row() -> None:
+    assert as_predicate("all") is None
+    assert as_predicate(None) is None
+    expr = pl.col("Metadata_Object_Count") > 3
+    assert as_predicate(expr) is expr
+
+
+def test_columns_in_lists_names_in_order() -> None:
+    query = "`Metadata_odd name` == 'a' or Metadata_dose > 1 and Metadata_dose < 5"
+    assert columns_in(query) == ["Metadata_odd name", "Metadata_dose"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("len(Metadata_dose) > 1", "unsupported syntax"),
+        ("Metadata_dose + 1 > 2", "unsupported syntax"),
+        ("@threshold < Metadata_dose", "cannot parse"),
+        ("Metadata_dose >", "cannot parse"),
+        ("Metadata_dose in Metadata_Object_Count", "unsupported syntax"),
+    ],
+)
+def test_unsupported_syntax_is_refused_with_the_offending_part(query: str, message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        as_predicate(query)
+
+
+def test_non_string_samples_are_refused() -> None:
+    with pytest.raises(QueryError, match="samples must be"):
+        as_predicate(3)  # type: ignore[arg-type]
