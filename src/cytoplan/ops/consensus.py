@@ -59,6 +59,11 @@ _MODZ_METHODS = ("spearman", "pearson")
 
 
 def _keys(replicate_columns: str | Sequence[str]) -> list[str]:
+    if not isinstance(replicate_columns, str | Sequence):
+        msg = (
+            f"replicate_columns must be a column name or a list of names, got {replicate_columns!r}"
+        )
+        raise CytoplanError(msg)
     keys = [replicate_columns] if isinstance(replicate_columns, str) else list(replicate_columns)
     if not keys:
         msg = "replicate_columns is empty: name the columns that identify replicates"
