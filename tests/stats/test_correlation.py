@@ -198,3 +198,36 @@ def test_fixed_batches_do_not_depend_on_engine_chunks() -> None:
     assert heights == [7, 7, 7, 7, 2]
     assert batch_rows_for(10) == 65_536
     assert batch_rows_for(100_000) == 256
+
+
+@pytest.mark.parametrize("source", ["parquet", "memory", "plan"])
+def test_where_selects_rows_in_every_reading_path(tmp_path, source: str) -> None:
+    values = _with_missing(_data(n=300, d=8))
+    lf, pdf, names = _frame(values)
+    frame = lf.with_columns(pl.Series("Metadata_keep", (np.arange(300) % 3 == 0)))
+    if source == "parquet":
+        path = tmp_path / "x.parquet"
+        frame.collect().write_parquet(path, row_group_size=64)
+        frame = pl.scan_parquet(path)
+    elif source == "plan":  # not a plain scan: streams through collect_batches
+        frame = frame.with_columns(pl.col("c0") * 1.0)
+    where = pl.col("Metadata_keep")
+    ref = pdf[np.arange(300) % 3 == 0].corr().to_numpy()
+    ours = pearson(frame, names, where=where, memory_limit="1MiB", batch_rows=16)
+    _same(ours, ref, tol=1e-11)
+    _same(
+        correlation_matrix(frame, names, method="spearman", where=where),
+        pdf[np.arange(300) % 3 == 0].corr("spearman").to_numpy(),
+    )
+
+
+def test_plain_scans_are_read_in_slices(tmp_path) -> None:
+    from cytoplan.stats.correlation import _is_plain_scan
+
+    path = tmp_path / "x.parquet"
+    pl.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}).write_parquet(path)
+    assert _is_plain_scan(pl.scan_parquet(path))
+    assert _is_plain_scan(pl.scan_parquet(path).select("a"))
+    assert _is_plain_scan(pl.LazyFrame({"a": [1.0]}))
+    assert not _is_plain_scan(pl.scan_parquet(path).filter(pl.col("a") > 1))
+    assert not _is_plain_scan(pl.scan_parquet(path).with_columns(pl.col("a") - pl.col("a").mean()))

@@ -174,7 +174,7 @@ class FeatureSelector:
         predicate = as_predicate(self.reference)
         reference = lf if predicate is None else lf.filter(predicate)
 
-        state = _FitState(self, reference, schema, features)
+        state = _FitState(self, reference, schema, features, source=lf, predicate=predicate)
         for operation in operations:
             drops = state.run(operation)
             state.record(drops)
@@ -271,9 +271,14 @@ class _FitState:
         reference: pl.LazyFrame,
         schema: pl.Schema,
         features: list[str],
+        *,
+        source: pl.LazyFrame,
+        predicate: pl.Expr | None,
     ) -> None:
         self.selector = selector
         self.reference = reference
+        self.source = source
+        self.predicate = predicate
         self.schema = schema
         self.remaining = list(features)
         self.drops: list[Drop] = []
@@ -335,7 +340,11 @@ class _FitState:
             self.n_rows()
             method = cast("CorrelationMethod", sel.corr_method.lower())
             corr = correlation_matrix(
-                self.reference, self.remaining, method=method, memory_limit=sel.memory_limit
+                self.source,
+                self.remaining,
+                method=method,
+                where=self.predicate,
+                memory_limit=sel.memory_limit,
             )
             return correlation_rule(corr, self.remaining, threshold=sel.corr_threshold)
         if operation == "noise_removal":

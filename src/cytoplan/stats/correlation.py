@@ -74,11 +74,16 @@ _BATCH_BYTES = 64 * 2**20
 _KENDALL_MAX_WORK = 2e13
 
 
-def _float_frame(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+def _float_columns(lf: pl.LazyFrame, columns: Sequence[str]) -> list[pl.Expr]:
+    """Expressions selecting ``columns`` as Float64 (one expression when no cast is needed)."""
     schema = lf.collect_schema()
     if all(schema[name] == pl.Float64 for name in columns):
-        return lf.select(pl.col(list(columns)))
-    return lf.select(pl.col(name).cast(pl.Float64) for name in columns)
+        return [pl.col(list(columns))]
+    return [pl.col(name).cast(pl.Float64) for name in columns]
+
+
+def _float_frame(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
+    return lf.select(_float_columns(lf, columns))
 
 
 def batch_rows_for(n_columns: int, memory_limit: int | str | None = None) -> int:
@@ -94,11 +99,24 @@ def batch_rows_for(n_columns: int, memory_limit: int | str | None = None) -> int
     return int(min(65_536, max(256, budget // max(1, n_columns * 8))))
 
 
-def fixed_batches(lf: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
-    """The rows of ``lf`` in order, in batches of exactly ``rows`` rows (the last may be short).
+def fixed_batches(
+    lf: pl.LazyFrame,
+    rows: int,
+    *,
+    where: pl.Expr | None = None,
+    select: Sequence[pl.Expr] | None = None,
+    memory_limit: int | str | None = None,
+) -> Iterator[pl.DataFrame]:
+    """The rows of ``lf`` matching ``where``, projected on ``select``, ``rows`` at a time.
 
-    Batch boundaries do not depend on how the engine chunks its output, so sums
-    accumulated batch by batch are deterministic.
+    Every batch has exactly ``rows`` rows but the last, whatever the engine's own
+    chunking, so sums accumulated batch by batch are deterministic.
+
+    When the plan is a plain scan (Parquet/IPC or an in-memory frame, with at most
+    a projection), rows are *pulled* in slices sized from the memory limit, each
+    read only when the previous one is consumed: memory stays bounded however slow
+    the consumer is. Other plans stream through ``collect_batches``, whose engine
+    may read ahead of a slow consumer.
 
     >>> import polars as pl
     >>> [b.height for b in fixed_batches(pl.LazyFrame({"a": range(10)}), 4)]
@@ -106,7 +124,7 @@ def fixed_batches(lf: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
     """
     pending: list[pl.DataFrame] = []
     held = 0
-    for chunk in lf.collect_batches(chunk_size=rows, maintain_order=True, engine="streaming"):
+    for chunk in _chunks(lf, rows, where=where, select=select, memory_limit=memory_limit):
         if chunk.height == 0:
             continue
         pending.append(chunk)
@@ -119,6 +137,50 @@ def fixed_batches(lf: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
             held = rest.height
     if held:
         yield pl.concat(pending).rechunk()
+
+
+#: plan lines of a plain scan: slicing it reads only the rows asked for
+_PLAIN_SCAN = ("Parquet SCAN", "IPC SCAN", "PROJECT", "ESTIMATED ROWS", "DF [", "simple π")
+_PIECE_ALIGN = 8192
+
+
+def _is_plain_scan(lf: pl.LazyFrame) -> bool:
+    try:
+        plan = lf.explain()
+    except Exception:  # pragma: no cover - an unexplainable plan streams
+        return False
+    lines = [line.strip() for line in plan.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith(_PLAIN_SCAN) for line in lines)
+
+
+def _piece_rows(width: int, rows: int, memory_limit: int | str | None) -> int:
+    budget = settings(memory_limit=memory_limit).memory_limit // 2
+    piece = max(rows, budget // max(1, width * 8))
+    if piece >= _PIECE_ALIGN:  # whole Parquet row groups of 8,192 or 16,384 rows
+        piece -= piece % _PIECE_ALIGN
+    return int(piece)
+
+
+def _chunks(
+    lf: pl.LazyFrame,
+    rows: int,
+    *,
+    where: pl.Expr | None,
+    select: Sequence[pl.Expr] | None,
+    memory_limit: int | str | None,
+) -> Iterator[pl.DataFrame]:
+    def project(frame: pl.LazyFrame) -> pl.LazyFrame:
+        frame = frame if where is None else frame.filter(where)
+        return frame if select is None else frame.select(select)
+
+    if _is_plain_scan(lf):
+        n_rows = int(lf.select(pl.len()).collect().item())
+        width = len(select) if select is not None else len(lf.collect_schema())
+        piece = _piece_rows(width, rows, memory_limit)
+        for offset in range(0, n_rows, piece):
+            yield project(lf.slice(offset, piece)).collect(engine="streaming")
+        return
+    yield from project(lf).collect_batches(chunk_size=rows, maintain_order=True, engine="streaming")
 
 
 def _as_array(batch: pl.DataFrame) -> NDArray[np.float64]:
@@ -356,6 +418,7 @@ def cross_products(
     lf: pl.LazyFrame,
     columns: Sequence[str],
     *,
+    where: pl.Expr | None = None,
     memory_limit: int | str | None = None,
     batch_rows: int | None = None,
 ) -> CrossProducts:
@@ -369,7 +432,7 @@ def cross_products(
     array([[2., 1.],
            [1., 2.]])
     """
-    acc = _stream(lf, columns, memory_limit=memory_limit, batch_rows=batch_rows)
+    acc = _stream(lf, columns, where=where, memory_limit=memory_limit, batch_rows=batch_rows)
     if acc.pairwise is not None:
         msg = "cross_products needs complete rows; some values are missing or infinite"
         raise StatisticsError(msg)
@@ -387,12 +450,15 @@ def _stream(
     lf: pl.LazyFrame,
     columns: Sequence[str],
     *,
+    where: pl.Expr | None,
     memory_limit: int | str | None,
     batch_rows: int | None,
 ) -> _Accumulator:
     rows = batch_rows or batch_rows_for(len(columns), memory_limit)
+    select = _float_columns(lf, columns)
     acc = _Accumulator()
-    for batch in fixed_batches(_float_frame(lf, columns), rows):
+    batches = fixed_batches(lf, rows, where=where, select=select, memory_limit=memory_limit)
+    for batch in batches:
         acc.add(_as_array(batch))
     return acc
 
@@ -401,6 +467,7 @@ def pearson(
     lf: pl.LazyFrame,
     columns: Sequence[str],
     *,
+    where: pl.Expr | None = None,
     memory_limit: int | str | None = None,
     batch_rows: int | None = None,
 ) -> NDArray[np.float64]:
@@ -414,7 +481,7 @@ def pearson(
     >>> pearson(lf, ["a", "b"]).round(6).tolist()
     [[1.0, 0.998625], [0.998625, 1.0]]
     """
-    acc = _stream(lf, columns, memory_limit=memory_limit, batch_rows=batch_rows)
+    acc = _stream(lf, columns, where=where, memory_limit=memory_limit, batch_rows=batch_rows)
     return acc.correlation(len(columns))
 
 
@@ -548,7 +615,11 @@ def _spearman_one_vs_many(x: NDArray[np.float64], ys: NDArray[np.float64]) -> ND
 
 
 def spearman(
-    lf: pl.LazyFrame, columns: Sequence[str], *, memory_limit: int | str | None = None
+    lf: pl.LazyFrame,
+    columns: Sequence[str],
+    *,
+    where: pl.Expr | None = None,
+    memory_limit: int | str | None = None,
 ) -> NDArray[np.float64]:
     """Spearman correlation matrix as pandas' ``DataFrame.corr("spearman")``.
 
@@ -557,7 +628,8 @@ def spearman(
     >>> spearman(lf, ["a", "b"]).tolist()
     [[1.0, 1.0], [1.0, 1.0]]
     """
-    return _by_block_pairs(lf, columns, _SpearmanKernel(), memory_limit=memory_limit, copies=8)
+    frame = lf if where is None else lf.filter(where)
+    return _by_block_pairs(frame, columns, _SpearmanKernel(), memory_limit=memory_limit, copies=8)
 
 
 class _KendallKernel(_Kernel):
@@ -615,7 +687,11 @@ class _KendallKernel(_Kernel):
 
 
 def kendall(
-    lf: pl.LazyFrame, columns: Sequence[str], *, memory_limit: int | str | None = None
+    lf: pl.LazyFrame,
+    columns: Sequence[str],
+    *,
+    where: pl.Expr | None = None,
+    memory_limit: int | str | None = None,
 ) -> NDArray[np.float64]:
     """Kendall tau-b correlation matrix as pandas' ``DataFrame.corr("kendall")``.
 
@@ -624,8 +700,9 @@ def kendall(
     >>> kendall(lf, ["a", "b"]).round(4).tolist()
     [[1.0, 0.6667], [0.6667, 1.0]]
     """
+    frame = lf if where is None else lf.filter(where)
     kernel = _KendallKernel(memory_limit)
-    return _by_block_pairs(lf, columns, kernel, memory_limit=memory_limit, copies=4)
+    return _by_block_pairs(frame, columns, kernel, memory_limit=memory_limit, copies=4)
 
 
 def correlation_matrix(
@@ -633,19 +710,22 @@ def correlation_matrix(
     columns: Sequence[str],
     *,
     method: CorrelationMethod = "pearson",
+    where: pl.Expr | None = None,
     memory_limit: int | str | None = None,
 ) -> NDArray[np.float64]:
     """The ``d × d`` correlation matrix of ``columns`` with pycytominer's semantics.
 
     ``method`` is ``"pearson"`` (streamed), ``"spearman"`` or ``"kendall"``;
-    missing and infinite values are left out pairwise, as pandas does.
+    missing and infinite values are left out pairwise, as pandas does. ``where``
+    selects the rows (e.g. negative controls); passing it rather than a filtered
+    frame lets a plain Parquet scan be read in bounded slices.
     """
     key = method.lower() if isinstance(method, str) else method
     if key == "pearson":
-        return pearson(lf, columns, memory_limit=memory_limit)
+        return pearson(lf, columns, where=where, memory_limit=memory_limit)
     if key == "spearman":
-        return spearman(lf, columns, memory_limit=memory_limit)
+        return spearman(lf, columns, where=where, memory_limit=memory_limit)
     if key == "kendall":
-        return kendall(lf, columns, memory_limit=memory_limit)
+        return kendall(lf, columns, where=where, memory_limit=memory_limit)
     msg = f"unknown correlation method {method!r}; choose one of {', '.join(_METHODS)}"
     raise CytoplanError(msg)
