@@ -280,8 +280,13 @@ def test_transform_refuses_an_unfitted_group() -> None:
     fitted = Standardize().fit(
         df.filter(pl.col("Metadata_Plate") == "BR00000001").lazy(), by="Metadata_Plate"
     )
-    with pytest.raises(pl.exceptions.InvalidOperationError, match="replace_strict"):
+    with pytest.raises(StatisticsError, match="Metadata_Plate='BR00000002'"):
         fitted.transform(df.lazy()).collect()
+    for other in (Spherize(method="ZCA"), InverseNormal()):
+        other.features = features_of(df)[:2]
+        other.fit(df.filter(pl.col("Metadata_Plate") == "BR00000001").lazy(), by="Metadata_Plate")
+        with pytest.raises(StatisticsError, match="not fitted on"):
+            other.transform(df.lazy()).collect(engine="streaming")
 
 
 # --------------------------------------------------------------------- errors

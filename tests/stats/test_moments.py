@@ -8,9 +8,11 @@ import pytest
 
 from cytoplan.exceptions import CytoplanError, StatisticsError
 from cytoplan.stats.moments import (
+    STREAM_BYTES_PER_COLUMN,
     TallSkinnyQR,
     grouped_moments,
     merge_moments,
+    moment_blocks,
     moments_variance,
 )
 
@@ -104,3 +106,16 @@ def test_tsqr_refuses_bad_batches() -> None:
     assert acc.update(np.empty((0, 3))).n_rows == 0
     with pytest.raises(CytoplanError, match="merge"):
         acc.merge(TallSkinnyQR(4))
+
+
+def test_column_blocks_give_the_same_moments() -> None:
+    rng = np.random.default_rng(2)
+    df = pl.DataFrame(rng.normal(size=(300, 40)), schema=[f"c{i}" for i in range(40)])
+    df = df.with_columns(g=pl.Series(np.where(np.arange(300) % 2 == 0, "a", "b")))
+    columns = [f"c{i}" for i in range(40)]
+    one = grouped_moments(df.lazy(), columns, by=["g"])
+    assert [len(b) for b in moment_blocks(columns, 32 * STREAM_BYTES_PER_COLUMN)] == [16, 16, 8]
+    blocked = grouped_moments(
+        df.lazy(), columns, by=["g"], memory_limit=32 * STREAM_BYTES_PER_COLUMN
+    )
+    assert blocked.equals(one)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -32,7 +33,7 @@ from cytoplan.schema import require_columns, require_numeric
 if TYPE_CHECKING:
     from cytoplan.ops.aggregate import FeatureSpec
 
-__all__ = ["GROUP_INDEX", "METADATA_KEY", "Normalizer", "describe_group", "group_index"]
+__all__ = ["GROUP_INDEX", "METADATA_KEY", "Normalizer", "attach_group_index", "describe_group"]
 
 #: Key of the Parquet key-value metadata that holds a saved normalizer's parameters.
 METADATA_KEY = "cytoplan.normalizer"
@@ -56,19 +57,48 @@ def describe_group(keys: Sequence[str], row: Sequence[Any]) -> str:
     return ", ".join(f"{key}={value!r}" for key, value in zip(keys, row, strict=True))
 
 
-def group_index(keys: Sequence[str], groups: pl.DataFrame) -> pl.Expr:
-    """An expression giving each row the index of its group in ``groups`` (UInt32).
+def attach_group_index(
+    lf: pl.LazyFrame,
+    keys: Sequence[str],
+    groups: pl.DataFrame,
+    extra: pl.DataFrame | None = None,
+) -> pl.LazyFrame:
+    """Give each row the index of its group in ``groups`` (UInt32 ``GROUP_INDEX``).
 
-    Rows of a group that is not in ``groups`` make the query fail when it runs
-    (Polars: ``incomplete mapping specified for replace_strict``): a normalizer is
-    never applied with statistics of another group.
+    A left join of the small ``groups`` table on the keys (null keys match null keys;
+    row order kept), with ``extra`` columns (one row per group, aligned with
+    ``groups``) joined alongside. Rows of a group that is not in ``groups`` raise a
+    :class:`StatisticsError` naming the group when the query runs (the check rides on
+    the first key column, so it runs whenever that column is in the output). A join,
+    not ``replace_strict``: Polars streams the join but not ``replace_strict``.
     """
-    index = pl.Series(range(groups.height), dtype=pl.UInt32)
-    if len(keys) == 1:
-        key = keys[0]
-        return pl.col(key).replace_strict(groups[key], index, return_dtype=pl.UInt32)
-    old = groups.select(pl.struct(list(keys)).alias("key")).to_series()
-    return pl.struct(list(keys)).replace_strict(old, index, return_dtype=pl.UInt32)
+    table = groups.select(*keys, pl.int_range(groups.height, dtype=pl.UInt32).alias(GROUP_INDEX))
+    if extra is not None:
+        table = table.hstack(extra)
+    joined = lf.join(
+        table.lazy(), on=list(keys), how="left", nulls_equal=True, maintain_order="left"
+    )
+    check = pl.struct(*keys, GROUP_INDEX).map_batches(
+        partial(_check_fitted_groups, keys=list(keys)),
+        return_dtype=lf.collect_schema()[keys[0]],
+        is_elementwise=True,
+    )
+    return joined.with_columns(check.alias(keys[0]))
+
+
+def _check_fitted_groups(batch: pl.Series, *, keys: list[str]) -> pl.Series:
+    frame = batch.struct.unnest()
+    unknown = frame.filter(pl.col(GROUP_INDEX).is_null())
+    if unknown.height:
+        found = unknown.select(keys).unique(maintain_order=True)
+        named = "; ".join(describe_group(keys, row) for row in found.head(5).rows())
+        more = f" and {found.height - 5} more" if found.height > 5 else ""
+        msg = (
+            f"rows of group(s) the statistics were not fitted on: {named}{more}. "
+            "Fit on a table that has these groups, or transform only the fitted ones"
+        )
+        raise StatisticsError(msg)
+    return frame[keys[0]]
 
 
 def _reference_text(reference: str | pl.Expr | None) -> str | None:
@@ -234,8 +264,10 @@ class Normalizer:
             )
             raise NotFittedError(msg)
 
-    def _with_group_index(self, lf: pl.LazyFrame) -> pl.LazyFrame:
-        return lf.with_columns(group_index(self.by_, self.groups_).alias(GROUP_INDEX))
+    def _with_group_index(
+        self, lf: pl.LazyFrame, extra: pl.DataFrame | None = None
+    ) -> pl.LazyFrame:
+        return attach_group_index(lf, self.by_, self.groups_.select(self.by_), extra)
 
     # -------------------------------------------------------------- persistence
     def get_params(self) -> dict[str, Any]:

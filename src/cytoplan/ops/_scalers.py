@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, ClassVar
 import polars as pl
 
 from cytoplan.exceptions import CytoplanError
-from cytoplan.ops._normalizer import GROUP_INDEX, Normalizer
+from cytoplan.ops._normalizer import Normalizer
 from cytoplan.stats.holistic import MAD_SCALE, grouped_statistics
 from cytoplan.stats.moments import grouped_moments
 
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["MADRobustize", "Robustize", "Standardize"]
 
 _EPS = 2.220446049250313e-16  # numpy.finfo(numpy.float64).eps
+_C = "__cytoplan_center_"
+_S = "__cytoplan_scale_"
 
 
 class _CenterScale(Normalizer):
@@ -52,27 +54,28 @@ class _CenterScale(Normalizer):
         features = self.feature_names_in_
         center = self.stats_["center"]
         scale = self.stats_["scale"]
-        if not self.by_:
-            return lf.with_columns(
+        if self.groups_.height == 1:
+            # one group: the statistics are literals (with a join of the one-row key
+            # table when there are keys, so that rows of other groups are refused)
+            frame = self._with_group_index(lf) if self.by_ else lf
+            return frame.with_columns(
                 (
                     (pl.col(name).cast(pl.Float64) - pl.lit(center[i], pl.Float64))
                     / _broadcast(name, scale[i])
                 ).alias(name)
                 for i, name in enumerate(features)
-            )
+            ).select(schema.names())
+        # several groups: join the small wide statistics table on the keys (streams)
         d = len(features)
         wide = pl.DataFrame(
             {
-                GROUP_INDEX: pl.Series(range(self.groups_.height), dtype=pl.UInt32),
-                **{f"__c{i}": center.gather_every(d, offset=i) for i in range(d)},
-                **{f"__s{i}": scale.gather_every(d, offset=i) for i in range(d)},
+                **{f"{_C}{i}": center.gather_every(d, offset=i) for i in range(d)},
+                **{f"{_S}{i}": scale.gather_every(d, offset=i) for i in range(d)},
             }
         )
-        joined = self._with_group_index(lf).join(
-            wide.lazy(), on=GROUP_INDEX, how="left", maintain_order="left"
-        )
+        joined = self._with_group_index(lf, wide)
         return joined.with_columns(
-            ((pl.col(name).cast(pl.Float64) - pl.col(f"__c{i}")) / pl.col(f"__s{i}")).alias(name)
+            ((pl.col(name).cast(pl.Float64) - pl.col(f"{_C}{i}")) / pl.col(f"{_S}{i}")).alias(name)
             for i, name in enumerate(features)
         ).select(schema.names())
 
@@ -116,7 +119,7 @@ class Standardize(_CenterScale):
         None (numeric ``Cells_/Cytoplasm_/Nuclei_`` columns), a selector, a list of
         names or ``"infer"`` (pycytominer's rule).
     memory_limit
-        Unused (the fit is one streaming aggregation); accepted for a uniform API.
+        Bounds the column blocks of the streaming aggregation (means and variances).
 
     Notes
     -----
@@ -143,7 +146,9 @@ class Standardize(_CenterScale):
         predicate: pl.Expr | None,
         groups: pl.DataFrame,
     ) -> pl.DataFrame:
-        moments = grouped_moments(lf, features, by=keys, predicate=predicate)
+        moments = grouped_moments(
+            lf, features, by=keys, predicate=predicate, memory_limit=self.memory_limit
+        )
         n = pl.col("count").cast(pl.Float64)
         var = pl.when(pl.col("count") > 0).then(pl.col("m2") / n)
         stats = moments.with_columns(var=var).with_columns(

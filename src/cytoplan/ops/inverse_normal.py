@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import polars as pl
 
 from cytoplan.exceptions import CytoplanError
-from cytoplan.ops._normalizer import GROUP_INDEX, Normalizer, group_index
+from cytoplan.ops._normalizer import GROUP_INDEX, Normalizer, attach_group_index
 from cytoplan.stats.blocks import blockwise
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ class InverseNormal(Normalizer):
         frame = lf if predicate is None else lf.filter(predicate)
         block_keys: list[str] = []
         if keys:
-            frame = frame.with_columns(group_index(keys, groups).alias(GROUP_INDEX))
+            frame = attach_group_index(frame, keys, groups.select(keys))
             block_keys = [GROUP_INDEX]
 
         def compute(block_frame: pl.LazyFrame, block: list[str]) -> pl.DataFrame:

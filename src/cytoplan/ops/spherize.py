@@ -36,7 +36,12 @@ import polars as pl
 
 from cytoplan.config import settings
 from cytoplan.exceptions import CytoplanError, StatisticsError
-from cytoplan.ops._normalizer import GROUP_INDEX, Normalizer, describe_group, group_index
+from cytoplan.ops._normalizer import (
+    GROUP_INDEX,
+    Normalizer,
+    attach_group_index,
+    describe_group,
+)
 from cytoplan.stats.moments import TallSkinnyQR, grouped_moments
 
 if TYPE_CHECKING:
@@ -219,7 +224,7 @@ class Spherize(Normalizer):
 
         frame = lf if predicate is None else lf.filter(predicate)
         if keys:
-            frame = frame.with_columns(group_index(keys, groups).alias(GROUP_INDEX))
+            frame = attach_group_index(frame, keys, groups.select(keys))
         data = frame.select(
             *([GROUP_INDEX] if keys else []),
             *(pl.col(name).cast(pl.Float64) for name in features),
@@ -260,7 +265,9 @@ class Spherize(Normalizer):
         import numpy as np
 
         d = len(features)
-        moments = grouped_moments(lf, features, by=keys, predicate=predicate)
+        moments = grouped_moments(
+            lf, features, by=keys, predicate=predicate, memory_limit=self.memory_limit
+        )
         centers, scales = [], []
         for i in range(groups.height):
             label = describe_group(keys, groups.row(i)[: len(keys)]) if keys else ""
@@ -282,7 +289,7 @@ class Spherize(Normalizer):
         rows_per_batch = max(d, min(65_536, budget // (8 * d * _DIRECT_COPIES)))
         frame = lf if predicate is None else lf.filter(predicate)
         if keys:
-            frame = frame.with_columns(group_index(keys, groups).alias(GROUP_INDEX))
+            frame = attach_group_index(frame, keys, groups.select(keys))
         query = frame.select(
             *([GROUP_INDEX] if keys else []),
             *(pl.col(name).cast(pl.Float64) for name in features),

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from cytoplan.config import settings
 from cytoplan.exceptions import CytoplanError, StatisticsError
 from cytoplan.schema import require_columns, require_numeric
 
@@ -42,7 +43,18 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     from polars._typing import EngineType
 
-__all__ = ["TallSkinnyQR", "grouped_moments", "merge_moments", "moments_variance"]
+__all__ = [
+    "STREAM_BYTES_PER_COLUMN",
+    "TallSkinnyQR",
+    "grouped_moments",
+    "merge_moments",
+    "moment_blocks",
+    "moments_variance",
+]
+
+#: Streaming-engine memory per aggregated column (Polars 2.1, measured on 3,000
+#: float columns: about 0.85 MiB each), used to size column blocks.
+STREAM_BYTES_PER_COLUMN = 2**20
 
 _SEP = "\x1f"
 
@@ -60,14 +72,20 @@ def grouped_moments(
     *,
     by: Sequence[str] = (),
     predicate: pl.Expr | None = None,
+    memory_limit: str | int | None = None,
     engine: EngineType = "streaming",
 ) -> pl.DataFrame:
-    """Count, mean and M2 of ``columns`` per group, in one streaming aggregation.
+    """Count, mean and M2 of ``columns`` per group, by streaming aggregations.
+
+    One streaming ``group_by`` per block of columns (:func:`moment_blocks`): memory
+    is bounded by ``memory_limit`` whatever the number of rows or columns, and over
+    a columnar source the blocks together read the data once.
 
     Parameters
     ----------
     lf
-        The table; scanned once.
+        The table; each column block is a projection of it (a Parquet scan reads
+        only those columns; an expensive plan would be re-run per block).
     columns
         Numeric columns.
     by
@@ -75,6 +93,8 @@ def grouped_moments(
     predicate
         Optional row filter applied first (e.g. negative controls); groups without
         any selected row do not appear.
+    memory_limit
+        Memory budget (``"2GiB"``, bytes; default from :func:`cytoplan.config.settings`).
     engine
         Polars engine for the aggregation (streaming by default: memory does not
         grow with the number of rows).
@@ -103,19 +123,40 @@ def grouped_moments(
     require_columns(schema, [*keys, *names])
     require_numeric(schema, names)
     frame = lf if predicate is None else lf.filter(predicate)
-    exprs: list[pl.Expr] = [pl.len().alias("rows")]
-    for i, name in enumerate(names):
-        value = _value(name, schema[name])
-        exprs += [
-            value.count().alias(f"count{_SEP}{i}"),
-            value.mean().alias(f"mean{_SEP}{i}"),
-            value.var(ddof=0).alias(f"var{_SEP}{i}"),
-        ]
-    query = frame.group_by(keys).agg(exprs) if keys else frame.select(exprs)
-    wide = query.collect(engine=engine)
-    if keys:
-        wide = wide.sort(keys, nulls_last=True)
+    pieces = []
+    offset = 0
+    for block in moment_blocks(names, memory_limit):
+        exprs: list[pl.Expr] = [pl.len().alias("rows")]
+        for i, name in enumerate(block, start=offset):
+            value = _value(name, schema[name])
+            exprs += [
+                value.count().alias(f"count{_SEP}{i}"),
+                value.mean().alias(f"mean{_SEP}{i}"),
+                value.var(ddof=0).alias(f"var{_SEP}{i}"),
+            ]
+        offset += len(block)
+        query = frame.group_by(keys).agg(exprs) if keys else frame.select(exprs)
+        piece = query.collect(engine=engine)
+        if keys:
+            piece = piece.sort(keys, nulls_last=True)
+        pieces.append(piece if not pieces else piece.drop(*keys, "rows"))
+    wide = pl.concat(pieces, how="horizontal") if pieces else pl.DataFrame()
     return _tidy(wide, keys, names)
+
+
+def moment_blocks(columns: Sequence[str], memory_limit: str | int | None = None) -> list[list[str]]:
+    """Column blocks whose streaming aggregation fits in about half of ``memory_limit``.
+
+    The streaming engine's memory grows with the number of aggregated columns (morsel
+    buffers and per-expression temporaries, about 1 MiB per column on Polars 2.1),
+    not with the number of rows.
+
+    >>> [len(b) for b in moment_blocks([f"c{i}" for i in range(3000)], "2GiB")]
+    [1024, 1024, 952]
+    """
+    budget = settings(memory_limit=memory_limit).memory_limit
+    width = max(16, (budget // 2) // STREAM_BYTES_PER_COLUMN)
+    return [list(columns[start : start + width]) for start in range(0, len(columns), width)]
 
 
 def _tidy(wide: pl.DataFrame, keys: list[str], names: list[str]) -> pl.DataFrame:
