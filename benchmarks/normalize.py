@@ -37,6 +37,7 @@ The machine is shared while these run: timings carry noise; rerun for final figu
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -241,10 +242,8 @@ def _measure(cmd: list[str], timeout: float, rss_limit: int) -> dict[str, object
         try:
             rss = 0
             for p in [handle, *handle.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):
                     rss += p.memory_info().rss
-                except psutil.Error:
-                    pass
             peak = max(peak, rss)
         except psutil.Error:
             pass
@@ -252,10 +251,8 @@ def _measure(cmd: list[str], timeout: float, rss_limit: int) -> dict[str, object
         if elapsed > timeout or peak > rss_limit:
             killed = "timeout" if elapsed > timeout else f"RSS above {rss_limit / 2**30:.1f} GiB"
             for p in [*handle.children(recursive=True), handle]:
-                try:
+                with contextlib.suppress(psutil.Error):
                     p.kill()
-                except psutil.Error:
-                    pass
             break
         time.sleep(0.05)
     stdout, stderr = proc.communicate()

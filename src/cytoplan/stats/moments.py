@@ -123,7 +123,7 @@ def grouped_moments(
     require_columns(schema, [*keys, *names])
     require_numeric(schema, names)
     frame = lf if predicate is None else lf.filter(predicate)
-    pieces = []
+    pieces: list[pl.DataFrame] = []
     offset = 0
     for block in moment_blocks(names, memory_limit):
         exprs: list[pl.Expr] = [pl.len().alias("rows")]
