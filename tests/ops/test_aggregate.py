@@ -217,3 +217,22 @@ def test_errors(cells: pl.DataFrame) -> None:
 def test_case_insensitive_method(cells: pl.DataFrame) -> None:
     got = aggregate(cells.lazy(), method="Median").collect()  # type: ignore[arg-type]
     assert got.equals(aggregate(cells.lazy()).collect())
+
+
+@pytest.mark.parametrize("method", ["median", "mean"])
+def test_nan_is_missing_and_float32_is_widened(method: str) -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=40)
+    values[::7] = np.nan
+    df = pl.DataFrame(
+        {
+            "Metadata_Well": np.repeat(["A01", "A02", "B01", "B02"], 10),
+            "Cells_x": values,
+            "Cells_y": values.astype(np.float32),
+            "Cells_z": np.arange(40),
+        }
+    )
+    got = aggregate(df.lazy(), strata="Metadata_Well", method=method).collect()  # type: ignore[arg-type]
+    expected = _reference(df, strata=["Metadata_Well"], operation=method)
+    _assert_matches(got, expected, rtol=1e-12 if method == "mean" else 0.0)
+    assert got.schema["Cells_y"] == pl.Float64

@@ -268,11 +268,16 @@ def aggregate(
 
     count = pl.col(object_feature).count().cast(pl.Int64).alias(OBJECT_COUNT)
     if how == "mean":
-        exprs = [missing_as_null(name, schema[name]).mean().alias(name) for name in names]
+        # NaN → null before the group-by, so the aggregation is a plain mean (the
+        # streaming engine's fast path; inside the aggregation it is 2x slower and
+        # 3x bigger on wide tables)
+        floats = [name for name in names if schema[name].is_float()]
+        prepared = frame.with_columns(missing_as_null(name, schema[name]) for name in floats)
+        exprs = [pl.col(name).mean().cast(pl.Float64) for name in names]
         if object_count:
             exprs.insert(0, count)
         return (
-            frame.group_by(keys)
+            prepared.group_by(keys)
             .agg(exprs)
             .sort(keys, nulls_last=True)
             .select(*keys, *([OBJECT_COUNT] if object_count else []), *names)
