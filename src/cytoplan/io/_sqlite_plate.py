@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["SqlitePlate", "rid_filter", "target_of"]
 
 _BOUND_LIMIT = 1 << 24
+#: Reads of at least this many columns memory-map the file (see ``_sqlite_fetch``).
+_MMAP_COLUMNS = 32
 
 
 def target_of(column: OutputColumn) -> Target:
@@ -232,7 +234,8 @@ class SqlitePlate:
 
         def work(comp: str) -> None:
             table = self.layout.compartments[comp]
-            reader = TableReader(self.uri, table, self.where)
+            mmap = self.path.stat().st_size if len(reads[comp]) >= _MMAP_COLUMNS else 0
+            reader = TableReader(self.uri, table, self.where, mmap_bytes=mmap)
             rid = rid_column(comp)
             try:
                 for start, end in bounds:
