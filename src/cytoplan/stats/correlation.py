@@ -89,14 +89,15 @@ def _float_frame(lf: pl.LazyFrame, columns: Sequence[str]) -> pl.LazyFrame:
 def batch_rows_for(n_columns: int, memory_limit: int | str | None = None) -> int:
     """Rows per batch so that a batch of ``n_columns`` float64 values stays small.
 
-    About 64 MiB per batch (at most an eighth of the memory limit), between 256
-    and 65,536 rows.
+    At most 64 MiB per batch (and an eighth of the memory limit): a power of two
+    between 256 and 65,536 rows, so that batches tile the 8,192-row slices exactly.
 
     >>> batch_rows_for(3000)
-    2796
+    2048
     """
     budget = min(_BATCH_BYTES, settings(memory_limit=memory_limit).memory_limit // 8)
-    return int(min(65_536, max(256, budget // max(1, n_columns * 8))))
+    rows = int(min(65_536, max(256, budget // max(1, n_columns * 8))))
+    return 1 << (rows.bit_length() - 1)  # a power of two: divides the 8,192-row slices
 
 
 def fixed_batches(
@@ -124,24 +125,31 @@ def fixed_batches(
     """
     pending: list[pl.DataFrame] = []
     held = 0
-    for chunk in _chunks(lf, rows, where=where, select=select, memory_limit=memory_limit):
-        if chunk.height == 0:
-            continue
-        pending.append(chunk)
-        held += chunk.height
+    chunks = _chunks(lf, rows, where=where, select=select, memory_limit=memory_limit)
+    # references are dropped explicitly: a slice of a chunk keeps the whole chunk alive,
+    # and the next chunk must not be read while the previous one is still held
+    while (chunk := next(chunks, None)) is not None:
+        if chunk.height:
+            pending.append(chunk)
+            held += chunk.height
+        del chunk
         while held >= rows:
             joined = pl.concat(pending, rechunk=False) if len(pending) > 1 else pending[0]
-            yield joined.slice(0, rows).rechunk()
-            rest = joined.slice(rows)
+            batch, rest = joined.slice(0, rows), joined.slice(rows)
+            del joined
             pending = [rest] if rest.height else []
             held = rest.height
+            del rest
+            yield batch
+            del batch
     if held:
-        yield pl.concat(pending).rechunk()
+        yield pl.concat(pending)
 
 
 #: plan lines of a plain scan: slicing it reads only the rows asked for
 _PLAIN_SCAN = ("Parquet SCAN", "IPC SCAN", "PROJECT", "ESTIMATED ROWS", "DF [", "simple π")
 _PIECE_ALIGN = 8192
+_RESERVED = 256 * 2**20  # interpreter, Polars runtime, one batch in NumPy
 
 
 def _is_plain_scan(lf: pl.LazyFrame) -> bool:
@@ -154,10 +162,13 @@ def _is_plain_scan(lf: pl.LazyFrame) -> bool:
 
 
 def _piece_rows(width: int, rows: int, memory_limit: int | str | None) -> int:
-    budget = settings(memory_limit=memory_limit).memory_limit // 2
-    piece = max(rows, budget // max(1, width * 8))
-    if piece >= _PIECE_ALIGN:  # whole Parquet row groups of 8,192 or 16,384 rows
-        piece -= piece % _PIECE_ALIGN
+    """Rows per slice: a slice and its decoding buffers take about half the budget left
+    after the ``d × d`` accumulators; a multiple of 8,192 rows (whole row groups)."""
+    limit = settings(memory_limit=memory_limit).memory_limit
+    left = max(limit // 4, limit - _RESERVED - 2 * width * width * 8)
+    piece = max(rows, left // 2 // max(1, width * 8))
+    if piece >= _PIECE_ALIGN:
+        piece = _PIECE_ALIGN * round(piece / _PIECE_ALIGN)
     return int(piece)
 
 
@@ -175,7 +186,7 @@ def _chunks(
 
     if _is_plain_scan(lf):
         n_rows = int(lf.select(pl.len()).collect().item())
-        width = len(select) if select is not None else len(lf.collect_schema())
+        width = len((lf if select is None else lf.select(select)).collect_schema())
         piece = _piece_rows(width, rows, memory_limit)
         for offset in range(0, n_rows, piece):
             yield project(lf.slice(offset, piece)).collect(engine="streaming")
@@ -460,6 +471,7 @@ def _stream(
     batches = fixed_batches(lf, rows, where=where, select=select, memory_limit=memory_limit)
     for batch in batches:
         acc.add(_as_array(batch))
+        del batch  # do not pin the slice this batch views while the next one is read
     return acc
 
 
