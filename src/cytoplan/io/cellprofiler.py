@@ -424,7 +424,10 @@ def resolve_layout(
     counts = Counter(c.name for c in columns)
     duplicated = [name for name, n in counts.items() if n > 1]
     if duplicated:
-        msg = f"the merged single cells of {where} would have duplicated column names: {duplicated}"
+        msg = (
+            f"the merged single cells of {where} would have duplicated column names: "
+            f"{duplicated} (pandas' merge raises MergeError here too); rename the clashing columns"
+        )
         raise SchemaError(msg)
     return Layout(
         image=image,

@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
 
@@ -376,7 +376,7 @@ def write_profiles(
         if fmt == "parquet":
             lazy.sink_parquet(
                 path,
-                compression=compression or "zstd",  # type: ignore[arg-type]
+                compression=cast("ParquetCompression", compression or "zstd"),
                 row_group_size=row_group_size,
                 statistics=True,
                 storage_options=options,
@@ -389,7 +389,7 @@ def write_profiles(
         _text_columns(lazy, float_format).sink_csv(
             path,
             separator="\t" if fmt == "tsv" else ",",
-            compression=codec,  # type: ignore[arg-type]
+            compression=cast("Literal['gzip', 'uncompressed']", codec),
             check_extension=False,
             storage_options=options,
         )

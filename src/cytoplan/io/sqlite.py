@@ -27,9 +27,6 @@ String
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -38,7 +35,6 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from cytoplan.config import settings
-from cytoplan.exceptions import SourceError
 from cytoplan.io._atomic import is_remote
 from cytoplan.io._sqlite_plate import SqlitePlate
 from cytoplan.io.cellprofiler import IMAGE, LinkSpec, OutputColumn
@@ -63,37 +59,16 @@ def chunk_rows_for(columns: Sequence[OutputColumn], memory_limit: int | None = N
 
 
 def fetch_remote(source: str, storage_options: StorageOptions | None) -> Path:
-    """Copy a remote SQLite file (``s3://...``) to the temporary folder once; return the copy.
+    """A local copy of a remote SQLite file (``s3://...``), downloaded once and reused.
 
-    SQLite needs random access to a local file, so remote files are downloaded
-    whole (as CytoTable does) into ``CYTOPLAN_TEMP_DIR``.
+    SQLite needs random access and a scan reads every page of the object
+    tables, so a remote file is downloaded whole into a validated cache (see
+    :func:`cytoplan.io._remote_sqlite.cached_copy`: keyed by URL, reused while
+    the object's ETag and size are unchanged; 403/404 raise SourceError).
     """
-    import hashlib
+    from cytoplan.io._remote_sqlite import cached_copy
 
-    import fsspec
-
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
-    folder = settings().temp_dir / "cytoplan-sqlite-cache"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{key}-{Path(source.split('?')[0]).name}"
-    if target.exists():
-        return target
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
-    try:
-        with (
-            os.fdopen(fd, "wb") as out,
-            fsspec.open(source, "rb", **(storage_options or {})) as remote,
-        ):
-            shutil.copyfileobj(remote, out, length=16 << 20)
-        Path(tmp).replace(target)
-    except FileNotFoundError as err:
-        Path(tmp).unlink(missing_ok=True)
-        msg = f"SQLite file not found: {source!r}"
-        raise SourceError(msg) from err
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return cached_copy(source, storage_options)
 
 
 class _Scan:
