@@ -13,9 +13,12 @@ from cytoplan.cli.aggregate import aggregate_command
 from cytoplan.cli.annotate import annotate_command
 from cytoplan.cli.consensus import consensus_command
 from cytoplan.cli.convert import convert_command
+from cytoplan.cli.explain import explain_command
 from cytoplan.cli.feature_select import feature_select_command
 from cytoplan.cli.inspect import inspect_command
 from cytoplan.cli.normalize import normalize_command
+from cytoplan.cli.run import run_command
+from cytoplan.cli.write_gct import write_gct_command
 
 __all__ = ["main"]
 
@@ -40,5 +43,8 @@ for _command in (
     normalize_command,
     feature_select_command,
     consensus_command,
+    write_gct_command,
+    run_command,
+    explain_command,
 ):
     main.add_command(_command)

@@ -1,0 +1,596 @@
+"""Run a recipe: per-plate steps, then batch-level steps, each output with its manifest.
+
+A recipe becomes a list of :class:`Task` (one step applied to one plate, one
+batch or all plates). Each task reads the files written by the step it names
+as ``input`` — so a batch is resumable, and each level on disk is exactly what
+the next one read — runs the public function (``cytoplan.aggregate``, ...),
+writes its outputs atomically with :func:`~cytoplan.io.sinks.write_profiles`,
+then writes ``<output>.manifest.json`` (:mod:`cytoplan.recipe.provenance`).
+
+**Skipping.** A task is skipped when every output exists, its manifest records
+the same *fingerprint* — a SHA-256 over the step's recipe section, its resolved
+parameters, the output options and the checksum of every input — and the
+output's size and checksum still match the manifest. ``force=True`` re-runs
+everything.
+
+Examples
+--------
+>>> import pathlib, cytoplan
+>>> root = pathlib.Path(cytoplan.__file__).resolve().parents[2]
+>>> tasks = plan(load_recipe(root / "data_fixtures" / "recipes" / "cytoplan.yml"))
+>>> for task in tasks[-3:]:
+...     print(task.label)
+normalized_negcon 2024_01_01_Batch1/BR00000002
+feature_selected batch 2024_01_01_Batch1
+consensus all plates
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from cytoplan.exceptions import CytoplanError, RecipeError
+from cytoplan.recipe.load import load_recipe
+from cytoplan.recipe.model import PlateInput, Recipe, Step
+from cytoplan.recipe.provenance import (
+    checksum,
+    manifest_path,
+    package_versions,
+    read_manifest,
+    write_manifest,
+)
+
+__all__ = ["OutputFile", "RunReport", "Task", "TaskResult", "explain_recipe", "plan", "run_recipe"]
+
+PLATE_COLUMN = "Metadata_Plate"
+_SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One file a task writes: ``kind`` is ``plate`` (one plate's rows), ``stacked`` or ``gct``."""
+
+    path: Path
+    kind: str
+    plates: tuple[str, ...]
+    batch: str | None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One step applied to one plate (``plate``), one batch or all plates."""
+
+    step: Step
+    batch: str | None
+    plates: tuple[PlateInput, ...]
+    inputs: tuple[Path | str, ...]
+    outputs: tuple[OutputFile, ...]
+
+    @property
+    def label(self) -> str:
+        """``step plate`` / ``step batch`` / ``step all plates``."""
+        if self.step.level == "plate":
+            return f"{self.step.name} {self.plates[0].key}"
+        if self.step.level == "batch":
+            return f"{self.step.name} batch {self.batch}"
+        return f"{self.step.name} all plates"
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What happened to a task: ``ran`` or ``skipped`` (outputs up to date)."""
+
+    task: Task
+    status: str
+    seconds: float
+
+
+@dataclass
+class RunReport:
+    """Every task's result, in order, and the recipe's warnings."""
+
+    recipe: Recipe
+    results: list[TaskResult] = field(default_factory=list)
+
+    def outputs_by_level(self) -> dict[str, list[Path]]:
+        """Data outputs (not manifests) per profile level, e.g. ``{"4a": [...]}``."""
+        levels: dict[str, list[Path]] = {}
+        for result in self.results:
+            level = result.task.step.data_level
+            levels.setdefault(level, []).extend(o.path for o in result.task.outputs)
+        return levels
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def _resolve(recipe: Recipe, template: str, **names: str | None) -> Path:
+    try:
+        text = template.format(**{k: v or "" for k, v in names.items()})
+    except (KeyError, IndexError) as error:
+        msg = f"output template {template!r} uses an unknown name {error}; use {{batch}}, {{plate}}"
+        raise RecipeError(msg) from None
+    return (recipe.output_dir / text).resolve()
+
+
+def _step_outputs(
+    recipe: Recipe, step: Step, batch: str | None, plates: list[PlateInput]
+) -> list[OutputFile]:
+    outputs: list[OutputFile] = []
+    if step.output is not None:
+        for plate in plates:
+            outputs.append(
+                OutputFile(
+                    _resolve(recipe, step.output, batch=plate.batch, plate=plate.plate),
+                    "plate",
+                    (plate.plate,),
+                    plate.batch,
+                )
+            )
+    for template, kind in ((step.stacked, "stacked"), (step.gct, "gct")):
+        if template is None:
+            continue
+        if step.level == "all" and "{batch}" in template:
+            for name in dict.fromkeys(p.batch for p in plates):
+                members = tuple(p.plate for p in plates if p.batch == name)
+                outputs.append(
+                    OutputFile(_resolve(recipe, template, batch=name), kind, members, name)
+                )
+        else:
+            outputs.append(
+                OutputFile(
+                    _resolve(
+                        recipe,
+                        template,
+                        batch=batch or "all",
+                        plate=plates[0].plate if step.level == "plate" else "",
+                    ),
+                    kind,
+                    tuple(p.plate for p in plates),
+                    batch,
+                )
+            )
+    return outputs
+
+
+def _input_files(
+    recipe: Recipe, step: Step, plates: list[PlateInput], made: dict[str, dict[str, list[Path]]]
+) -> list[Path | str]:
+    if step.input is None:
+        return [p.source for p in plates]
+    produced = made[step.input]
+    files: list[Path | str] = []
+    for plate in plates:
+        files.extend(produced.get(plate.key, []))
+    if not files:  # the input step writes stacked files only (e.g. consensus)
+        keys = {"all"} | {p.batch for p in plates}
+        for key in keys:
+            files.extend(produced.get(f"stacked:{key}", []))
+    if not files:
+        msg = (
+            f"{recipe.path}:{step.line}: step {step.name} reads {step.input!r}, "
+            "which writes no table for these plates"
+        )
+        raise RecipeError(msg)
+    return list(dict.fromkeys(files))
+
+
+def plan(recipe: Recipe) -> list[Task]:
+    """The tasks of a recipe, in execution order (no data is read).
+
+    Per-plate steps run plate by plate; a batch-level step waits for its input
+    step to be done for every plate of the batch.
+    """
+    made: dict[str, dict[str, list[Path]]] = {}
+    tasks: list[Task] = []
+    for step in recipe.steps:
+        groups: list[tuple[str | None, list[PlateInput]]]
+        if step.level == "plate":
+            groups = [(p.batch, [p]) for p in recipe.plates]
+        elif step.level == "batch":
+            batches = dict.fromkeys(p.batch for p in recipe.plates)
+            groups = [(b, [p for p in recipe.plates if p.batch == b]) for b in batches]
+        else:
+            groups = [(None, list(recipe.plates))]
+        produced: dict[str, list[Path]] = {}
+        for batch, plates in groups:
+            outputs = _step_outputs(recipe, step, batch, plates)
+            inputs = _input_files(recipe, step, plates, made)
+            tasks.append(Task(step, batch, tuple(plates), tuple(inputs), tuple(outputs)))
+            for out in outputs:
+                if out.kind == "plate":
+                    produced.setdefault(f"{out.batch}/{out.plates[0]}", []).append(out.path)
+                elif out.kind == "stacked":
+                    produced.setdefault(f"stacked:{out.batch or 'all'}", []).append(out.path)
+        made[step.name] = produced
+    seen: dict[Path, str] = {}
+    for task in tasks:
+        for out in task.outputs:
+            if out.path in seen:
+                msg = (
+                    f"{recipe.path}:{task.step.line}: {task.label} and {seen[out.path]} "
+                    f"both write {out.path}; give the steps different outputs"
+                )
+                raise RecipeError(msg)
+            seen[out.path] = task.label
+    return tasks
+
+
+# ----------------------------------------------------------------------------- fingerprints
+
+
+def _display(recipe: Recipe, path: Path | str) -> str:
+    """A path relative to the output folder or the workspace when inside them."""
+    if isinstance(path, str) and "://" in path:
+        return path
+    resolved = Path(path).resolve()
+    for base, prefix in ((recipe.output_dir, ""), (recipe.workspace, "")):
+        if resolved.is_relative_to(base):
+            return prefix + str(resolved.relative_to(base))
+    return str(resolved)
+
+
+def _side_inputs(task: Task) -> list[tuple[str, str]]:
+    sides: list[tuple[str, str]] = []
+    if task.step.op == "annotate":
+        for plate in task.plates:
+            if plate.platemap:
+                sides.append(("platemap", plate.platemap))
+            if plate.external_metadata:
+                sides.append(("external_metadata", plate.external_metadata))
+    return list(dict.fromkeys(sides))
+
+
+def _inputs_info(recipe: Recipe, task: Task) -> list[dict[str, Any]]:
+    role = "single_cells" if task.step.input is None else "profiles"
+    entries = [(role, str(p)) for p in task.inputs] + _side_inputs(task)
+    infos = []
+    for kind, path in entries:
+        info = checksum(path)
+        infos.append({"role": kind, "path": _display(recipe, path), **info})
+    return infos
+
+
+def _fingerprint(recipe: Recipe, task: Task, inputs: list[dict[str, Any]]) -> str:
+    step = task.step
+    payload = {
+        "dialect": recipe.dialect,
+        "section": step.section,
+        "op": step.op,
+        "level": step.level,
+        "params": step.params,
+        "features": step.features,
+        "compartments": list(step.compartments),
+        "image_features": step.image_features,
+        "float_format": recipe.float_format,
+        "compression": recipe.compression,
+        "outputs": [_display(recipe, o.path) for o in task.outputs],
+        "inputs": [(i["role"], i["path"], i["size"], i["checksum"]) for i in inputs],
+        "cytoplan": package_versions()["cytoplan"],
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _up_to_date(task: Task, fingerprint: str) -> bool:
+    for out in task.outputs:
+        if not out.path.is_file():
+            return False
+        manifest = read_manifest(out.path)
+        if manifest is None or manifest.get("fingerprint") != fingerprint:
+            return False
+        recorded = manifest.get("output", {})
+        current = checksum(out.path)
+        if (
+            recorded.get("size") != current["size"]
+            or recorded.get("checksum") != current["checksum"]
+        ):
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+def _features(step: Step, frame: pl.LazyFrame) -> Any:
+    if step.features == "infer":
+        from cytoplan.schema import infer_cp_features
+
+        return infer_cp_features(
+            frame.collect_schema(), list(step.compartments), image_features=step.image_features
+        )
+    if step.features is None and step.image_features:
+        from cytoplan.schema import features, image_features
+
+        return features(step.compartments) | image_features()
+    return step.features
+
+
+def _scan_inputs(task: Task, staging: Path) -> pl.LazyFrame:
+    from cytoplan.api import scan
+
+    frames: list[pl.LazyFrame] = []
+    for source in task.inputs:
+        text = str(source)
+        needs_staging = (
+            task.step.op == "aggregate"
+            and "://" not in text
+            and (text.lower().endswith(_SQLITE_SUFFIXES) or Path(text).is_dir())
+        )
+        if needs_staging:
+            # row stores are staged to Parquet once (DESIGN.md, contract 2)
+            from cytoplan.io.convert import convert
+
+            staged = staging / f"{len(frames)}.parquet"
+            convert(text, staged, progress=False)
+            frames.append(scan(staged))
+        else:
+            frame = scan(text)
+            if text.lower().endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")):
+                frame = _empty_text_columns_as_float(frame)
+            frames.append(frame)
+    if len(frames) == 1:
+        return frames[0]
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _empty_text_columns_as_float(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Non-metadata text columns that are entirely empty → Float64 (as pandas reads them).
+
+    A CSV feature column holding only missing values (a feature with zero
+    spread after normalisation) has no type of its own; pycytominer reads it as
+    float NaN, and so does the runner (one small query over a well-level table).
+    """
+    schema = frame.collect_schema()
+    candidates = [n for n, t in schema.items() if t == pl.String and not n.startswith("Metadata_")]
+    if not candidates:
+        return frame
+    counts = frame.select(
+        pl.len().alias("__rows__"), *[pl.col(c).null_count() for c in candidates]
+    ).collect()
+    rows = counts["__rows__"][0]
+    empty = [c for c in candidates if counts[c][0] == rows]
+    return frame.with_columns(pl.col(empty).cast(pl.Float64)) if empty else frame
+
+
+def _compute(task: Task, frame: pl.LazyFrame) -> pl.LazyFrame:
+    import cytoplan.api as api
+
+    step = task.step
+    params = dict(step.params)
+    feats = _features(step, frame)
+    if feats is not None:
+        params["features"] = feats
+    if step.op == "aggregate":
+        return api.aggregate(frame, **params)
+    if step.op == "annotate":
+        plate = task.plates[0]
+        if plate.platemap is None:
+            msg = f"plate {plate.key} has no platemap; annotate needs one"
+            raise RecipeError(msg)
+        return api.annotate(
+            frame, plate.platemap, external_metadata=plate.external_metadata, **params
+        )
+    if step.op == "normalize":
+        return api.normalize(frame, **params)
+    if step.op == "feature_select":
+        return api.feature_select(frame, **params)
+    return api.consensus(frame, **params)
+
+
+def _subset(frame: pl.LazyFrame, out: OutputFile, task: Task) -> pl.LazyFrame:
+    covers_all = len(out.plates) == len(task.plates)
+    if covers_all:
+        return frame
+    if PLATE_COLUMN not in frame.collect_schema():
+        msg = f"step {task.step.name}: cannot split its result by plate: no {PLATE_COLUMN} column"
+        raise RecipeError(msg)
+    return frame.filter(pl.col(PLATE_COLUMN).is_in(list(out.plates)))
+
+
+def _write(recipe: Recipe, frame: pl.LazyFrame, out: OutputFile) -> tuple[int, int]:
+    from cytoplan.io.sinks import infer_sink_format, write_profiles
+
+    out.path.parent.mkdir(parents=True, exist_ok=True)
+    if out.kind == "gct":
+        from cytoplan.io.gct import write_gct
+
+        table = frame.collect()
+        write_gct(table, out.path)
+        return table.height, table.width
+    fmt, _ = infer_sink_format(out.path)
+    options: dict[str, Any] = {}
+    if fmt == "parquet":
+        if recipe.compression and recipe.compression != "gzip":
+            options["compression"] = recipe.compression
+    else:
+        options["float_format"] = recipe.float_format
+    write_profiles(frame, out.path, **options)
+    from cytoplan.api import scan
+
+    written = scan(out.path)
+    rows = int(written.select(pl.len()).collect().item())
+    return rows, len(written.collect_schema())
+
+
+def _run_task(recipe: Recipe, task: Task, fingerprint: str, inputs: list[dict[str, Any]]) -> None:
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    base = _settings_temp()
+    with tempfile.TemporaryDirectory(dir=base, prefix="cytoplan-staging-") as staging:
+        frame = _compute(task, _scan_inputs(task, Path(staging)))
+        if task.step.level != "plate" or len(task.outputs) > 1:
+            frame = frame.collect().lazy()  # fitted once, split into several files
+        shapes = {}
+        for out in task.outputs:
+            shapes[out.path] = _write(recipe, _subset(frame, out, task), out)
+    seconds = time.perf_counter() - clock
+    versions = package_versions()
+    step = task.step
+    for out in task.outputs:
+        rows, columns = shapes[out.path]
+        info = checksum(out.path)
+        manifest = {
+            "cytoplan_manifest": 1,
+            "output": {
+                "path": _display(recipe, out.path),
+                "kind": out.kind,
+                "level": step.data_level,
+                "step": step.name,
+                "op": step.op,
+                "scope": step.level,
+                "batch": out.batch,
+                "plates": list(out.plates),
+                "rows": rows,
+                "columns": columns,
+                **info,
+            },
+            "recipe": {
+                "path": str(recipe.path),
+                "sha256": recipe.sha256,
+                "dialect": recipe.dialect,
+                "name": recipe.name,
+                "line": step.line,
+                "section": step.section,
+            },
+            "parameters": {
+                **{k: v for k, v in step.params.items()},
+                "features": step.features,
+                "compartments": list(step.compartments),
+                "image_features": step.image_features,
+                "float_format": recipe.float_format,
+                "compression": recipe.compression,
+            },
+            "inputs": inputs,
+            "statistics": [],
+            "versions": versions,
+            "warnings": list(recipe.warnings),
+            "fingerprint": fingerprint,
+            "timings": {
+                "started": started.isoformat(timespec="seconds"),
+                "seconds": round(seconds, 3),
+            },
+        }
+        write_manifest(out.path, manifest)
+
+
+def _settings_temp() -> Path:
+    from cytoplan.config import settings
+
+    folder = settings().temp_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def run_recipe(
+    recipe: Recipe | str | Path,
+    *,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+    workspace: str | Path | None = None,
+    output_dir: str | Path | None = None,
+) -> RunReport:
+    """Run every step of a recipe, skipping outputs that are up to date.
+
+    Parameters
+    ----------
+    recipe : Recipe, str or Path
+        A loaded recipe or a recipe file.
+    force : bool
+        Re-run every step even when its outputs are up to date.
+    log : callable, optional
+        Receives one line per task (``print`` for a console).
+    workspace, output_dir : str or Path, optional
+        Passed to :func:`~cytoplan.recipe.load.load_recipe` for a file.
+
+    Returns
+    -------
+    RunReport
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, workspace=workspace, output_dir=output_dir)
+    say = log or (lambda _line: None)
+    for warning in recipe.warnings:
+        say(f"warning: {warning}")
+    report = RunReport(recipe)
+    tasks = plan(recipe)
+    for number, task in enumerate(tasks, 1):
+        clock = time.perf_counter()
+        inputs = _inputs_info(recipe, task)
+        fingerprint = _fingerprint(recipe, task, inputs)
+        prefix = f"[{number}/{len(tasks)}] level {task.step.data_level:<2} {task.label}"
+        if not force and _up_to_date(task, fingerprint):
+            report.results.append(TaskResult(task, "skipped", 0.0))
+            say(f"{prefix}: up to date, skipped")
+            continue
+        try:
+            _run_task(recipe, task, fingerprint, inputs)
+        except CytoplanError as error:
+            msg = f"{task.label} (recipe line {task.step.line}): {error}"
+            raise type(error)(msg) from error
+        seconds = time.perf_counter() - clock
+        report.results.append(TaskResult(task, "ran", seconds))
+        written = ", ".join(_display(recipe, o.path) for o in task.outputs)
+        say(f"{prefix}: wrote {written} ({seconds:.1f} s)")
+    return report
+
+
+# ----------------------------------------------------------------------------- explain
+
+
+def explain_recipe(recipe: Recipe | str | Path, *, plans: bool = True, **load_options: Any) -> str:
+    """The plan of every task (inputs, outputs, status), without running anything.
+
+    With ``plans=True``, tasks whose input files already exist show the Polars
+    plan of their input scan (``LazyFrame.explain()``); a step's own plan
+    depends on statistics fitted when it runs.
+    """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, **load_options)
+    from cytoplan.api import scan
+
+    lines = [
+        f"recipe    {recipe.path} ({recipe.dialect}, sha256 {recipe.sha256[:12]})",
+        f"workspace {recipe.workspace}",
+        f"output    {recipe.output_dir}",
+        f"plates    {len(recipe.plates)}: " + ", ".join(p.key for p in recipe.plates),
+    ]
+    lines += [f"warning   {w}" for w in recipe.warnings]
+    for number, task in enumerate(plan(recipe), 1):
+        step = task.step
+        params = ", ".join(f"{k}={v!r}" for k, v in step.params.items())
+        lines.append("")
+        lines.append(
+            f"{number}. {task.label}  [{step.op}, level {step.data_level}, line {step.line}]"
+        )
+        lines.append(f"   {step.op}({params})")
+        for source in task.inputs:
+            state = "" if "://" in str(source) or Path(source).exists() else "  (not yet written)"
+            lines.append(f"   in   {_display(recipe, source)}{state}")
+        for role, side in _side_inputs(task):
+            lines.append(f"   in   {_display(recipe, side)} ({role})")
+        for out in task.outputs:
+            manifest = manifest_path(out.path)
+            state = "exists" if out.path.exists() and manifest.exists() else "to write"
+            lines.append(f"   out  {_display(recipe, out.path)}  ({out.kind}, {state})")
+        first = str(task.inputs[0])
+        cheap = (
+            "://" not in first
+            and Path(first).is_file()
+            and not first.lower().endswith(_SQLITE_SUFFIXES)
+        )
+        if plans and cheap:
+            plan_text = scan(first).explain()
+            lines.append("   input plan:")
+            lines.extend("     " + row for row in plan_text.splitlines())
+    return "\n".join(lines)
