@@ -42,7 +42,7 @@ from cytoplan.ops._normalizer import (
     attach_group_index,
     describe_group,
 )
-from cytoplan.stats.moments import TallSkinnyQR, grouped_moments
+from cytoplan.stats.moments import TallSkinnyQR, fixed_batches, grouped_moments
 
 if TYPE_CHECKING:
     from cytoplan._typing import SpherizeMethod
@@ -57,6 +57,8 @@ _OUT = "__cytoplan_out"
 _TMP = "__cytoplan_spherized"
 #: copies of the reference rows alive during the direct SVD (X, Xt, U/work space)
 _DIRECT_COPIES = 4
+#: rows per streamed TSQR batch (at least d)
+_TSQR_ROWS = 8192
 
 Array = Any  # numpy arrays (numpy is imported lazily)
 
@@ -162,7 +164,7 @@ class Spherize(Normalizer):
         if total * d * 8 * _DIRECT_COPIES <= budget:
             factors = self._factor_direct(lf, features, keys, predicate, groups)
         else:
-            factors = self._factor_streamed(lf, schema, features, keys, predicate, groups, budget)
+            factors = self._factor_streamed(lf, schema, features, keys, predicate, groups)
         parts = []
         ranks = []
         for i, (mean, scale, s, vt, n) in enumerate(factors):
@@ -259,7 +261,6 @@ class Spherize(Normalizer):
         keys: list[str],
         predicate: pl.Expr | None,
         groups: pl.DataFrame,
-        budget: int,
     ) -> list[tuple[Array, Array, Array, Array, int]]:
         """Moments in one streaming pass, then a streamed TSQR of the transformed rows."""
         import numpy as np
@@ -286,7 +287,8 @@ class Spherize(Normalizer):
             centers.append(center)
             scales.append(scale)
         accumulators = [TallSkinnyQR(d) for _ in range(groups.height)]
-        rows_per_batch = max(d, min(65_536, budget // (8 * d * _DIRECT_COPIES)))
+        # fixed by the shape, not the memory limit: batch boundaries decide the last bits
+        rows_per_batch = max(d, _TSQR_ROWS)
         frame = lf if predicate is None else lf.filter(predicate)
         if keys:
             frame = attach_group_index(frame, keys, groups.select(keys))
@@ -294,7 +296,7 @@ class Spherize(Normalizer):
             *([GROUP_INDEX] if keys else []),
             *(pl.col(name).cast(pl.Float64) for name in features),
         )
-        for batch in query.collect_batches(chunk_size=rows_per_batch):
+        for batch in fixed_batches(query, rows_per_batch):
             x = batch.select(features).to_numpy()
             if keys:
                 index = batch[GROUP_INDEX].to_numpy()

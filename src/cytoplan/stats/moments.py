@@ -39,13 +39,16 @@ from cytoplan.exceptions import CytoplanError, StatisticsError
 from cytoplan.schema import require_columns, require_numeric
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import numpy as np
     import numpy.typing as npt
-    from polars._typing import EngineType
 
 __all__ = [
+    "CHUNK_ROWS",
     "STREAM_BYTES_PER_COLUMN",
     "TallSkinnyQR",
+    "fixed_batches",
     "grouped_moments",
     "merge_moments",
     "moment_blocks",
@@ -56,15 +59,6 @@ __all__ = [
 #: float columns: about 0.85 MiB each), used to size column blocks.
 STREAM_BYTES_PER_COLUMN = 2**20
 
-_SEP = "\x1f"
-
-
-def _value(name: str, dtype: pl.DataType) -> pl.Expr:
-    expr = pl.col(name)
-    if dtype.is_float():
-        expr = expr.fill_nan(None)
-    return expr.cast(pl.Float64)
-
 
 def grouped_moments(
     lf: pl.LazyFrame,
@@ -73,13 +67,15 @@ def grouped_moments(
     by: Sequence[str] = (),
     predicate: pl.Expr | None = None,
     memory_limit: str | int | None = None,
-    engine: EngineType = "streaming",
 ) -> pl.DataFrame:
-    """Count, mean and M2 of ``columns`` per group, by streaming aggregations.
+    """Count, mean and M2 of ``columns`` per group: one streaming pass, deterministic.
 
-    One streaming ``group_by`` per block of columns (:func:`moment_blocks`): memory
-    is bounded by ``memory_limit`` whatever the number of rows or columns, and over
-    a columnar source the blocks together read the data once.
+    Rows stream through in fixed chunks of :data:`CHUNK_ROWS` (:func:`fixed_batches`);
+    each chunk's moments come from NumPy and are merged in row order with Chan's rule.
+    The result is bit-for-bit the same whatever the thread count or the source's
+    batches (Polars' own streaming mean and variance are not: their partial sums
+    are combined in whatever order threads finish). Columns are processed in blocks
+    (:func:`moment_blocks`) so that memory stays within ``memory_limit``.
 
     Parameters
     ----------
@@ -95,9 +91,6 @@ def grouped_moments(
         any selected row do not appear.
     memory_limit
         Memory budget (``"2GiB"``, bytes; default from :func:`cytoplan.config.settings`).
-    engine
-        Polars engine for the aggregation (streaming by default: memory does not
-        grow with the number of rows).
 
     Returns
     -------
@@ -123,33 +116,62 @@ def grouped_moments(
     require_columns(schema, [*keys, *names])
     require_numeric(schema, names)
     frame = lf if predicate is None else lf.filter(predicate)
-    pieces: list[pl.DataFrame] = []
-    offset = 0
-    for block in moment_blocks(names, memory_limit):
-        exprs: list[pl.Expr] = [pl.len().alias("rows")]
-        for i, name in enumerate(block, start=offset):
-            value = _value(name, schema[name])
-            exprs += [
-                value.count().alias(f"count{_SEP}{i}"),
-                value.mean().alias(f"mean{_SEP}{i}"),
-                value.var(ddof=0).alias(f"var{_SEP}{i}"),
-            ]
-        offset += len(block)
-        query = frame.group_by(keys).agg(exprs) if keys else frame.select(exprs)
-        piece = query.collect(engine=engine)
-        if keys:
-            piece = piece.sort(keys, nulls_last=True)
-        pieces.append(piece if not pieces else piece.drop(*keys, "rows"))
-    wide = pl.concat(pieces, how="horizontal") if pieces else pl.DataFrame()
-    return _tidy(wide, keys, names)
+    groups: dict[tuple[object, ...], list[_Moments]] = {}
+    for b, block in enumerate(moment_blocks(names, memory_limit)):
+        query = frame.select(*keys, *(pl.col(name).cast(pl.Float64) for name in block))
+        for chunk in fixed_batches(query):
+            parts = (
+                chunk.partition_by(keys, as_dict=True, include_key=False, maintain_order=True)
+                if keys
+                else {(): chunk}
+            )
+            for key, part in parts.items():
+                per_block = groups.setdefault(key, [])
+                if len(per_block) == b:
+                    per_block.append(_Moments(len(block)))
+                per_block[b].update(part.to_numpy())
+    if not keys and not groups:  # no row at all: one group of zero counts
+        groups[()] = [_Moments(len(block)) for block in moment_blocks(names, memory_limit)]
+    return _tidy(groups, keys, names, schema)
+
+
+#: Rows per chunk of the deterministic reduction. Fixed: chunk boundaries decide the
+#: last bits of the sums, so they never depend on threads, memory or the source.
+CHUNK_ROWS = 2048
+
+
+def fixed_batches(lf: pl.LazyFrame, rows: int = CHUNK_ROWS) -> Iterator[pl.DataFrame]:
+    """The rows of ``lf`` in order (streaming), in frames of exactly ``rows`` rows.
+
+    Only the last frame may be shorter. Polars' own batches vary in size with the
+    source and the engine; these do not.
+
+    >>> import polars as pl
+    >>> [b.height for b in fixed_batches(pl.LazyFrame({"x": range(10)}), rows=4)]
+    [4, 4, 2]
+    """
+    pending: list[pl.DataFrame] = []
+    count = 0
+    for batch in lf.collect_batches(chunk_size=rows, maintain_order=True):
+        if batch.height == 0:
+            continue
+        pending.append(batch)
+        count += batch.height
+        while count >= rows:
+            whole = pl.concat(pending) if len(pending) > 1 else pending[0]
+            yield whole.slice(0, rows)
+            rest = whole.slice(rows)
+            pending = [rest] if rest.height else []
+            count = rest.height
+    if count:
+        yield pl.concat(pending) if len(pending) > 1 else pending[0]
 
 
 def moment_blocks(columns: Sequence[str], memory_limit: str | int | None = None) -> list[list[str]]:
-    """Column blocks whose streaming aggregation fits in about half of ``memory_limit``.
+    """Column blocks whose streaming pass fits in about half of ``memory_limit``.
 
-    The streaming engine's memory grows with the number of aggregated columns (morsel
-    buffers and per-expression temporaries, about 1 MiB per column on Polars 2.1),
-    not with the number of rows.
+    The streaming engine's memory grows with the number of columns (morsel buffers,
+    about 1 MiB per column on Polars 2.1), not with the number of rows.
 
     >>> [len(b) for b in moment_blocks([f"c{i}" for i in range(3000)], "2GiB")]
     [1024, 1024, 952]
@@ -159,23 +181,68 @@ def moment_blocks(columns: Sequence[str], memory_limit: str | int | None = None)
     return [list(columns[start : start + width]) for start in range(0, len(columns), width)]
 
 
-def _tidy(wide: pl.DataFrame, keys: list[str], names: list[str]) -> pl.DataFrame:
-    parts = []
-    for i, name in enumerate(names):
-        count = pl.col(f"count{_SEP}{i}").cast(pl.Int64)
-        parts.append(
-            wide.select(
-                *keys,
-                pl.lit(name).alias("feature"),
-                pl.col("rows").cast(pl.Int64),
-                count.alias("count"),
-                pl.col(f"mean{_SEP}{i}").cast(pl.Float64).alias("mean"),
-                (pl.col(f"var{_SEP}{i}").cast(pl.Float64) * count.cast(pl.Float64)).alias("m2"),
-            )
+class _Moments:
+    """count / mean / M2 of d columns, updated chunk by chunk (NaN is missing)."""
+
+    def __init__(self, d: int) -> None:
+        import numpy as np
+
+        self.rows = 0
+        self.count = np.zeros(d)
+        self.mean = np.zeros(d)
+        self.m2 = np.zeros(d)
+
+    def update(self, x: npt.NDArray[np.float64]) -> None:
+        import numpy as np
+
+        present = ~np.isnan(x)
+        nb = present.sum(axis=0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mb = np.where(present, x, 0.0).sum(axis=0) / nb
+            deviation = np.where(present, x - mb, 0.0)
+            m2b = (deviation * deviation).sum(axis=0)
+            na = self.count
+            n = na + nb
+            delta = mb - self.mean
+            mean = self.mean + delta * (nb / n)
+            m2 = self.m2 + m2b + delta * delta * (na * nb / n)
+        first = na == 0
+        self.mean = np.where(nb == 0, self.mean, np.where(first, mb, mean))
+        self.m2 = np.where(nb == 0, self.m2, np.where(first, m2b, m2))
+        self.count = n
+        self.rows += x.shape[0]
+
+
+def _tidy(
+    groups: dict[tuple[object, ...], list[_Moments]],
+    keys: list[str],
+    names: list[str],
+    schema: pl.Schema,
+) -> pl.DataFrame:
+    import numpy as np
+
+    frames = []
+    for key, blocks in groups.items():
+        count = np.concatenate([m.count for m in blocks]).astype(np.int64)
+        defined = count > 0
+        frames.append(
+            pl.DataFrame(
+                {
+                    **{
+                        k: pl.Series([v] * len(names), dtype=schema[k])
+                        for k, v in zip(keys, key, strict=True)
+                    },
+                    "feature": names,
+                    "rows": pl.Series([blocks[0].rows] * len(names), dtype=pl.Int64),
+                    "count": count,
+                    "mean": np.where(defined, np.concatenate([m.mean for m in blocks]), np.nan),
+                    "m2": np.where(defined, np.concatenate([m.m2 for m in blocks]), np.nan),
+                }
+            ).with_columns(pl.col("mean", "m2").fill_nan(None))
         )
-    if not parts:
-        return pl.DataFrame(schema={**{k: wide.schema[k] for k in keys}, **_TIDY_SCHEMA})
-    tidy = pl.concat(parts, how="vertical")
+    if not frames:
+        return pl.DataFrame(schema={**{k: schema[k] for k in keys}, **_TIDY_SCHEMA})
+    tidy = pl.concat(frames, how="vertical")
     if keys:  # group-major order: every feature of the first group, then the next group
         tidy = tidy.sort(keys, nulls_last=True, maintain_order=True)
     return tidy
