@@ -125,10 +125,11 @@ def _check_section(
             msg = f"unknown key {key!r} in {name}; known keys: {', '.join(sorted(spec))}{hint}"
             raise where.fail(at, msg)
         kind = spec[key]
+        full = key if name.startswith(("the ", "a ")) else f"{name}.{key}"
         if isinstance(kind, dict):
-            _check_section(where, value, kind, f"{name}.{key}", line=at)
+            _check_section(where, value, kind, full, line=at)
         elif not _is_type(value, kind):
-            msg = f"{name}.{key} must be {_describe(kind)}, not {value!r}"
+            msg = f"{full} must be {_describe(kind)}, not {value!r}"
             raise where.fail(at, msg)
     return section
 

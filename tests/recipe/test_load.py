@@ -1,0 +1,218 @@
+"""Loading both recipe dialects; validation errors name the file and line."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+from pathlib import Path
+
+import pytest
+
+from cytoplan.exceptions import RecipeError
+from cytoplan.recipe import load_recipe, plan
+
+from .conftest import BATCH, CYTOPLAN_RECIPE, PLATES, PROFILING_RECIPE, WORKSPACE
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "cytoplan.recipe",
+        "cytoplan.recipe._yaml",
+        "cytoplan.recipe.model",
+        "cytoplan.recipe.load",
+        "cytoplan.recipe.provenance",
+        "cytoplan.recipe.run",
+        "cytoplan.io.gct",
+    ],
+)
+def test_doctests(module: str) -> None:
+    result = doctest.testmod(
+        importlib.import_module(module), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_profiling_recipe_template_loads_with_its_conventions() -> None:
+    recipe = load_recipe(PROFILING_RECIPE, workspace=WORKSPACE)
+    assert recipe.dialect == "profiling-recipe"
+    assert [p.plate for p in recipe.plates] == PLATES
+    assert recipe.plates[0].source == str(
+        WORKSPACE / "backend" / BATCH / "BR00000001" / "BR00000001.sqlite"
+    )
+    assert recipe.plates[0].platemap_name == "platemap_1"
+    assert recipe.output_dir == WORKSPACE / "profiles"
+    assert [s.name for s in recipe.steps] == [
+        "aggregate",
+        "annotate",
+        "normalize",
+        "normalize_negcon",
+        "feature_select",
+        "feature_select_negcon",
+    ]
+    negcon = recipe.step("normalize_negcon")
+    assert negcon.params["reference"] == "Metadata_control_type == 'negcon'"
+    assert negcon.output == "{batch}/{plate}/{plate}_normalized_negcon.csv.gz"
+    assert recipe.step("feature_select").output == (
+        "{batch}/{plate}/{plate}_normalized_feature_select_batch.csv.gz"
+    )
+    assert recipe.float_format == "%.5g"
+    # quality_control is accepted and reported, with its line
+    (warning,) = recipe.warnings
+    text = PROFILING_RECIPE.read_text().splitlines()
+    line = next(i for i, row in enumerate(text, 1) if row.startswith("quality_control:"))
+    assert f"profiling-recipe.yml:{line}: quality_control is not yet supported" in warning
+
+
+def test_profiling_recipe_plan_orders_plates_then_batch() -> None:
+    tasks = plan(load_recipe(PROFILING_RECIPE, workspace=WORKSPACE))
+    labels = [t.label for t in tasks]
+    assert labels.index(f"feature_select batch {BATCH}") > labels.index(
+        f"normalize {BATCH}/BR00000002"
+    )
+    batch_task = tasks[labels.index(f"feature_select batch {BATCH}")]
+    assert [o.kind for o in batch_task.outputs] == ["plate", "plate", "stacked", "gct"]
+    assert batch_task.outputs[-1].path == (
+        WORKSPACE / "gct" / BATCH / f"{BATCH}_normalized_feature_select_batch.gct"
+    )
+
+
+def test_cytoplan_recipe_loads_globs_and_templates() -> None:
+    recipe = load_recipe(CYTOPLAN_RECIPE)
+    assert recipe.dialect == "cytoplan"
+    assert [(p.batch, p.plate) for p in recipe.plates] == [(BATCH, p) for p in PLATES]
+    assert recipe.workspace == WORKSPACE
+    assert [s.op for s in recipe.steps] == [
+        "aggregate",
+        "annotate",
+        "normalize",
+        "feature_select",
+        "consensus",
+    ]
+    assert recipe.step("consensus").level == "all"
+    assert recipe.step("consensus").stacked == "consensus.parquet"
+
+
+def _write(tmp_path: Path, text: str, name: str = "recipe.yml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _profiling_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = PROFILING_RECIPE.read_text()
+    assert old in text
+    return _write(tmp_path, text.replace(old, new, 1))
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, row in enumerate(path.read_text().splitlines(), 1) if needle in row)
+
+
+def test_unknown_key_names_file_and_line(tmp_path: Path) -> None:
+    path = _profiling_with(tmp_path, "  method: median\n", "  method: median\n  metod: mean\n")
+    line = _line_of(path, "metod:")
+    with pytest.raises(RecipeError, match=rf"recipe.yml:{line}: unknown key 'metod' in aggregate"):
+        load_recipe(path, workspace=WORKSPACE)
+
+
+def test_wrong_type_names_file_and_line(tmp_path: Path) -> None:
+    path = _profiling_with(tmp_path, "  fields: all\n", "  fields: 3\n")
+    line = _line_of(path, "fields: 3")
+    with pytest.raises(RecipeError, match=rf"recipe.yml:{line}: aggregate.fields must be"):
+        load_recipe(path, workspace=WORKSPACE)
+    path = _profiling_with(
+        tmp_path, "  perform: true\n  method: mad", "  perform: yes please\n  method: mad"
+    )
+    with pytest.raises(RecipeError, match=r"normalize.perform must be true or false"):
+        load_recipe(path, workspace=WORKSPACE)
+
+
+def test_missing_plate_names_the_plate_entry(tmp_path: Path) -> None:
+    path = _profiling_with(tmp_path, "- name: BR00000002", "- name: BR00000009")
+    line = _line_of(path, "BR00000009")
+    with pytest.raises(
+        RecipeError,
+        match=rf"recipe.yml:{line}: plate BR00000009: single-cell SQLite .* does not exist",
+    ):
+        load_recipe(path, workspace=WORKSPACE)
+
+
+def test_missing_external_metadata_file(tmp_path: Path) -> None:
+    path = _profiling_with(tmp_path, "file: external_metadata.tsv", "file: moa.tsv")
+    line = _line_of(path, "file: moa.tsv")
+    with pytest.raises(
+        RecipeError, match=rf"recipe.yml:{line}: external metadata .*moa.tsv' does not exist"
+    ):
+        load_recipe(path, workspace=WORKSPACE)
+
+
+def test_bad_yaml_names_line_and_column(tmp_path: Path) -> None:
+    path = _write(tmp_path, "version: 1\ninputs:\n  single_cells: [a, b\nsteps: {}\n")
+    with pytest.raises(RecipeError, match=r"recipe.yml:4:\d+: not valid YAML"):
+        load_recipe(path)
+
+
+def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    path = _profiling_with(tmp_path, "  method: median\n", "  method: median\n  method: mean\n")
+    with pytest.raises(RecipeError, match=r"key 'method' appears twice"):
+        load_recipe(path, workspace=WORKSPACE)
+
+
+def _cytoplan_text(steps: str) -> str:
+    return (
+        "version: 1\n"
+        f"workspace: {WORKSPACE}\n"
+        "inputs:\n"
+        "  single_cells: backend/*/*/*.sqlite\n"
+        "  barcode_platemap: metadata/platemaps/{batch}/barcode_platemap.csv\n"
+        "  platemap: metadata/platemaps/{batch}/platemap/{platemap_name}.txt\n"
+        "steps:\n" + steps
+    )
+
+
+def test_cytoplan_unknown_step_parameter_suggests_a_fix(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        _cytoplan_text(
+            "  aggregated: {op: aggregate}\n  n:\n    op: normalize\n    methd: standardize\n"
+        ),
+    )
+    with pytest.raises(
+        RecipeError,
+        match=r"recipe.yml:11: unknown key 'methd' in step 'n' .*did you mean 'method'",
+    ):
+        load_recipe(path)
+
+
+def test_cytoplan_wrong_parameter_type(tmp_path: Path) -> None:
+    path = _write(tmp_path, _cytoplan_text("  a:\n    op: aggregate\n    object_count: 3\n"))
+    with pytest.raises(
+        RecipeError, match=r"recipe.yml:10: aggregate parameter object_count must be true or false"
+    ):
+        load_recipe(path)
+
+
+def test_cytoplan_input_must_be_an_earlier_step(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path, _cytoplan_text("  a: {op: aggregate}\n  b:\n    op: normalize\n    input: c\n")
+    )
+    with pytest.raises(
+        RecipeError, match=r"recipe.yml:11: step b: input 'c' is not an earlier step"
+    ):
+        load_recipe(path)
+
+
+def test_cytoplan_glob_without_match(tmp_path: Path) -> None:
+    text = _cytoplan_text("  a: {op: aggregate}\n").replace(
+        "backend/*/*/*.sqlite", "nothing/*.sqlite"
+    )
+    with pytest.raises(RecipeError, match=r"recipe.yml:4: no file matches 'nothing/\*.sqlite'"):
+        load_recipe(_write(tmp_path, text))
+
+
+def test_cytoplan_version_is_checked(tmp_path: Path) -> None:
+    text = _cytoplan_text("  a: {op: aggregate}\n").replace("version: 1", "version: 2")
+    with pytest.raises(RecipeError, match=r"recipe.yml:1: version must be 1"):
+        load_recipe(_write(tmp_path, text))

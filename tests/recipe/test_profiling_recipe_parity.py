@@ -1,0 +1,159 @@
+"""The profiling-recipe config, run unchanged by cytoplan, gives pycytominer's numbers.
+
+The reference applies pycytominer 1.7.1 step by step as profiling-recipe does:
+each level written to ``.csv.gz`` with ``float_format="%.5g"`` and read back by
+the next step (merged single cells → well medians with object counts →
+platemap + external metadata annotation → per-plate mad_robustize on all wells
+and on negative controls → feature selection across the batch and per plate).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from .conftest import BATCH, PLATES, WORKSPACE
+
+pd = pytest.importorskip("pandas")
+pycytominer = pytest.importorskip("pycytominer")
+
+OPERATIONS = ["variance_threshold", "correlation_threshold", "drop_na_columns", "blocklist"]
+NEGCON = "Metadata_control_type == 'negcon'"
+FMT = "%.5g"
+
+
+def _out(folder: Path, plate: str, suffix: str) -> Path:
+    return folder / BATCH / plate / f"{plate}{suffix}.csv.gz"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pycytominer.cyto_utils import output
+    from pycytominer.cyto_utils.cells import SingleCells
+
+    folder = tmp_path_factory.mktemp("pycytominer")
+    metadata = WORKSPACE / "metadata"
+    platemap = pd.read_csv(metadata / "platemaps" / BATCH / "platemap" / "platemap_1.txt", sep="\t")
+    platemap.columns = [
+        c if c.startswith("Metadata_") else f"Metadata_{c}" for c in platemap.columns
+    ]
+    external = pd.read_csv(metadata / "external_metadata" / "external_metadata.tsv", sep="\t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        normalized = []
+        for plate in PLATES:
+            (folder / BATCH / plate).mkdir(parents=True)
+            sqlite = WORKSPACE / "backend" / BATCH / plate / f"{plate}.sqlite"
+            cells = SingleCells(sql_file=f"sqlite:///{sqlite}").merge_single_cells()
+            wells = pycytominer.aggregate(
+                cells, strata=["Metadata_Plate", "Metadata_Well"], compute_object_count=True
+            )
+            output(
+                wells, str(_out(folder, plate, "")), float_format=FMT, compression_options="gzip"
+            )
+            pycytominer.annotate(
+                profiles=str(_out(folder, plate, "")),
+                platemap=platemap,
+                join_on=["Metadata_well_position", "Metadata_Well"],
+                external_metadata=external,
+                external_join_on=["Metadata_broad_sample"],
+                output_file=str(_out(folder, plate, "_augmented")),
+                compression_options="gzip",
+                float_format=FMT,
+                clean_cellprofiler=True,
+            )
+            for suffix, samples in (("_normalized", "all"), ("_normalized_negcon", NEGCON)):
+                pycytominer.normalize(
+                    profiles=str(_out(folder, plate, "_augmented")),
+                    features="infer",
+                    image_features=True,
+                    samples=samples,
+                    method="mad_robustize",
+                    output_file=str(_out(folder, plate, suffix)),
+                    compression_options="gzip",
+                    float_format=FMT,
+                    mad_robustize_epsilon=0.0,
+                )
+            pycytominer.feature_select(
+                profiles=str(_out(folder, plate, "_normalized_negcon")),
+                features="infer",
+                image_features=True,
+                operation=OPERATIONS,
+                output_file=str(_out(folder, plate, "_normalized_feature_select_negcon_plate")),
+                compression_options="gzip",
+                float_format=FMT,
+            )
+            normalized.append(
+                pd.read_csv(_out(folder, plate, "_normalized"))
+                .assign(Metadata_batch=BATCH)
+                .astype({"Metadata_Plate": str})
+            )
+        selected = pycytominer.feature_select(
+            profiles=pd.concat(normalized, ignore_index=True),
+            features="infer",
+            image_features=True,
+            operation=OPERATIONS,
+        )
+        for plate in PLATES:
+            part = selected.query("Metadata_Plate == @plate").reset_index(drop=True)
+            output(
+                part.drop(columns=["Metadata_batch"]),
+                str(_out(folder, plate, "_normalized_feature_select_batch")),
+                float_format=FMT,
+                compression_options="gzip",
+            )
+    return folder
+
+
+LEVELS = [
+    "",
+    "_augmented",
+    "_normalized",
+    "_normalized_negcon",
+    "_normalized_feature_select_batch",
+    "_normalized_feature_select_negcon_plate",
+]
+
+
+def _features(columns: list[str]) -> list[str]:
+    return [c for c in columns if c.split("_", 1)[0] in ("Cells", "Cytoplasm", "Nuclei")]
+
+
+@pytest.mark.parametrize("plate", PLATES)
+@pytest.mark.parametrize("suffix", LEVELS)
+def test_every_level_matches_pycytominer(
+    profiling_run: tuple[object, Path], reference: Path, plate: str, suffix: str
+) -> None:
+    _, ours_folder = profiling_run
+    ours = pd.read_csv(_out(ours_folder, plate, suffix))
+    theirs = pd.read_csv(_out(reference, plate, suffix))
+    assert _features(list(ours.columns)) == _features(list(theirs.columns))
+    assert sorted(ours.columns) == sorted(theirs.columns)
+    assert len(ours) == len(theirs) > 0
+    for column in ("Metadata_Plate", "Metadata_Well", "Metadata_broad_sample"):
+        if column in theirs:
+            assert ours[column].astype(str).tolist() == theirs[column].astype(str).tolist()
+    features = _features(list(theirs.columns))
+    mine = ours[features].to_numpy(dtype=float)
+    other = theirs[features].to_numpy(dtype=float)
+    # both sides read back the %.5g text of the previous level; a value may differ
+    # only by the rounding of its fifth significant digit
+    np.testing.assert_allclose(mine, other, rtol=2e-4, atol=1e-9)
+    exact = np.isclose(mine, other, rtol=1e-12, atol=0) | (np.isnan(mine) & np.isnan(other))
+    assert exact.mean() > 0.99
+
+
+def test_text_of_well_medians_is_identical(
+    profiling_run: tuple[object, Path], reference: Path
+) -> None:
+    import gzip
+
+    _, ours_folder = profiling_run
+    for plate in PLATES:
+        ours = pl.read_csv(gzip.decompress(_out(ours_folder, plate, "").read_bytes()))
+        theirs = pl.read_csv(gzip.decompress(_out(reference, plate, "").read_bytes()))
+        assert ours.equals(theirs)
