@@ -195,12 +195,24 @@ class _Moments:
     def update(self, x: npt.NDArray[np.float64]) -> None:
         import numpy as np
 
-        present = ~np.isnan(x)
-        nb = present.sum(axis=0).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mb = np.where(present, x, 0.0).sum(axis=0) / nb
-            deviation = np.where(present, x - mb, 0.0)
-            m2b = (deviation * deviation).sum(axis=0)
+        rows = x.shape[0]
+        if rows == 0:
+            return
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            total = x.sum(axis=0)
+            nb = np.full(x.shape[1], float(rows))
+            mb = total / rows
+            holes = np.isnan(total)  # columns with a missing value in this chunk
+            if holes.any():
+                part = x[:, holes]
+                present = ~np.isnan(part)
+                nb[holes] = present.sum(axis=0)
+                mb[holes] = np.where(present, part, 0.0).sum(axis=0) / nb[holes]
+            deviation = x - mb
+            if holes.any():
+                gaps = deviation[:, holes]
+                deviation[:, holes] = np.where(np.isnan(gaps), 0.0, gaps)
+            m2b = np.einsum("ij,ij->j", deviation, deviation)
             na = self.count
             n = na + nb
             delta = mb - self.mean
@@ -210,7 +222,7 @@ class _Moments:
         self.mean = np.where(nb == 0, self.mean, np.where(first, mb, mean))
         self.m2 = np.where(nb == 0, self.m2, np.where(first, m2b, m2))
         self.count = n
-        self.rows += x.shape[0]
+        self.rows += rows
 
 
 def _tidy(
