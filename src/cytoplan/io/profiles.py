@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import polars.selectors as cs
 
 from cytoplan._typing import ProfileFormat, StorageOptions
 from cytoplan.exceptions import SourceError
+from cytoplan.io import remote
 from cytoplan.schema import METADATA_PREFIX
 
 __all__ = ["infer_format", "infer_separator", "read_text_table", "scan_profiles"]
@@ -81,7 +83,11 @@ def _first_line(source: str | Path, storage_options: StorageOptions | None) -> s
 
     import fsspec
 
-    opener = fsspec.open(str(source), mode="rb", **(storage_options or {}))
+    opener = (
+        remote.open_binary(str(source), storage_options)
+        if _is_remote(source)
+        else fsspec.open(str(source), mode="rb")
+    )
     with opener as raw:
         stream = gzip.GzipFile(fileobj=raw) if str(source).lower().endswith(".gz") else raw
         line: bytes = stream.readline()
@@ -97,8 +103,11 @@ def _parquet_source(source: str | Path) -> str:
     return text
 
 
-def _check_exists(source: str | Path) -> None:
-    if _is_remote(source) or any(ch in str(source) for ch in "*?["):
+def _check_exists(source: str | Path, storage_options: StorageOptions | None = None) -> None:
+    if _is_remote(source):
+        remote.check_source(str(source), storage_options)  # 403/404/no match → SourceError
+        return
+    if any(ch in str(source) for ch in "*?["):
         return
     if not Path(source).exists():
         msg = f"profile table not found: {str(source)!r}"
@@ -121,8 +130,19 @@ def _scan_text(
         schema_overrides=overrides,
         infer_schema_length=_INFER_ROWS,
         null_values=["", "NA", "NaN", "nan"],
-        storage_options=storage_options,
+        storage_options=_options(source, storage_options),
     )
+
+
+def _remote_folder(source: str | Path) -> bool:
+    return _is_remote(source) and str(source).endswith("/")
+
+
+def _options(
+    source: str | Path, storage_options: StorageOptions | None
+) -> dict[str, Any] | None:
+    """Polars' storage options for a URL (gallery anonymous, retries; see io.remote)."""
+    return remote.storage_options_for(str(source), storage_options) if _is_remote(source) else None
 
 
 def scan_profiles(
@@ -145,19 +165,34 @@ def scan_profiles(
     separator
         The delimiter of a text table; inferred from its header line by default.
     storage_options
-        Passed to Polars / fsspec for remote sources (endpoint, region, credentials).
+        For URLs: endpoint, region, credentials, anonymous access (see
+        :func:`cytoplan.io.remote.storage_options_for`; the environment's
+        ``AWS_*`` settings apply, the Cell Painting Gallery is read anonymously).
+        A remote source is checked once (a HEAD or a listing): a missing or
+        forbidden object raises :class:`~cytoplan.exceptions.SourceError`.
     """
     if isinstance(source, Sequence) and not isinstance(source, str):
         sources = [str(item) for item in source]
         for item in sources:
-            _check_exists(item)
-        frame = pl.scan_parquet(sources, storage_options=storage_options)
+            _check_exists(item, storage_options)
+        options = _options(sources[0], storage_options) if sources else None
+        frame = pl.scan_parquet(sources, storage_options=options)
     else:
-        _check_exists(source)
+        if (
+            _is_remote(source)
+            and format is None
+            and not _stem_suffix(source)
+            and remote.is_folder(str(source), storage_options)
+        ):
+            source = str(source).rstrip("/") + "/"  # a remote dataset folder
+        _check_exists(source, storage_options)
         kind = format or infer_format(source)
         if kind == "parquet":
             frame = pl.scan_parquet(
-                _parquet_source(source), storage_options=storage_options, hive_partitioning=None
+                _parquet_source(source),
+                storage_options=_options(source, storage_options),
+                # a remote folder: read its key=value partitions (Polars infers them locally)
+                hive_partitioning=_remote_folder(source) or None,
             )
         else:
             frame = _scan_text(source, separator, storage_options)
@@ -181,9 +216,9 @@ def read_text_table(
     >>> read_text_table(path).collect().row(0)
     ('P1', 'A01', '0.10')
     """
-    _check_exists(source)
+    _check_exists(source, storage_options)
     if infer_format(source) == "parquet":
-        return pl.scan_parquet(str(source), storage_options=storage_options)
+        return pl.scan_parquet(str(source), storage_options=_options(source, storage_options))
     header = _first_line(source, storage_options)
     if not header:
         msg = f"{str(source)!r} is empty: a side table needs a header line"
@@ -192,5 +227,5 @@ def read_text_table(
         str(source),
         separator=separator or infer_separator(header),
         infer_schema=False,
-        storage_options=storage_options,
+        storage_options=_options(source, storage_options),
     )
