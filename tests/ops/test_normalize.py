@@ -388,3 +388,15 @@ def test_same_statistics_whatever_the_thread_count(tmp_path: Path) -> None:
         subprocess.run([sys.executable, "-c", code, str(source), str(out)], env=env, check=True)
         outputs.append(pl.read_parquet(out))
     assert outputs[0].equals(outputs[1]) and outputs[1].equals(outputs[2])
+
+
+def test_standardize_refuses_infinite_values() -> None:
+    df = pl.LazyFrame({"Cells_x": [1.0, float("inf"), 2.0], "Cells_y": [1.0, 2.0, 3.0]})
+    with pytest.raises(StatisticsError, match="infinite values in the reference rows: 'Cells_x'"):
+        normalize(df)
+    with pytest.raises(ValueError, match="infinity"):
+        pycytominer.normalize(
+            profiles=df.collect().to_pandas().assign(Metadata_x=1),
+            features=["Cells_x", "Cells_y"],
+            method="standardize",
+        )

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError
+from cytoplan.exceptions import CytoplanError, StatisticsError
 from cytoplan.ops._normalizer import Normalizer
 from cytoplan.stats.holistic import MAD_SCALE, grouped_statistics
 from cytoplan.stats.moments import grouped_moments
@@ -149,6 +149,16 @@ class Standardize(_CenterScale):
         moments = grouped_moments(
             lf, features, by=keys, predicate=predicate, memory_limit=self.memory_limit
         )
+        finite = (pl.col("mean").is_finite() & pl.col("m2").is_finite()).fill_null(value=False)
+        infinite = moments.filter((pl.col("count") > 0) & ~finite)
+        if infinite.height:
+            names = infinite["feature"].unique(maintain_order=True).to_list()
+            shown = ", ".join(repr(name) for name in names[:10])
+            msg = (
+                f"standardize needs finite values, but {len(names)} feature(s) hold infinite "
+                f"values in the reference rows: {shown}. Replace them (e.g. with null) first"
+            )
+            raise StatisticsError(msg)
         n = pl.col("count").cast(pl.Float64)
         var = pl.when(pl.col("count") > 0).then(pl.col("m2") / n)
         stats = moments.with_columns(var=var).with_columns(
