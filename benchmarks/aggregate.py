@@ -244,8 +244,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cytoplan-bench-agg-"))
     records = []
     outputs: dict[str, str] = {}
-    for name in args.cases.split(","):
-        for rep in range(args.repeat):
+    for rep in range(args.repeat):  # interleaved, so that load changes hit every case
+        for name in args.cases.split(","):
             out = str(tmp / f"{name}.parquet")
             cap = args.cap_bounded if name in BOUNDED else args.cap
             cmd = [
