@@ -34,15 +34,16 @@ Examples
 >>> import polars as pl
 >>> lf = pl.LazyFrame(
 ...     {
-...         "Metadata_Well": ["A01", "A02", "A03", "A04"],
-...         "Cells_a": [1.0, 2.0, 3.0, 4.0],
-...         "Cells_b": [2.0, 4.0, 6.0, 8.5],
-...         "Cells_flat": [1.0, 1.0, 1.0, 1.0],
+...         "Metadata_Well": ["A01", "A02", "A03", "A04", "A05"],
+...         "Cells_a": [1.0, 2.0, 3.0, 4.0, 5.0],
+...         "Cells_b": [2.0, 4.1, 5.9, 8.2, 9.9],
+...         "Cells_c": [3.0, 1.0, 4.0, 1.0, 5.0],
+...         "Cells_flat": [1.0, 1.0, 1.0, 1.0, 1.0],
 ...     }
 ... )
 >>> out = feature_select(lf, operations=["variance_threshold", "correlation_threshold"])
 >>> out.collect_schema().names()
-['Metadata_Well', 'Cells_a']
+['Metadata_Well', 'Cells_b', 'Cells_c']
 >>> selector = FeatureSelector(operations=["variance_threshold"]).fit(lf)
 >>> selector.dropped_.select("feature", "operation", "value").rows()
 [('Cells_flat', 'variance_threshold', 0.0)]
