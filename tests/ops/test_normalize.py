@@ -400,3 +400,24 @@ def test_standardize_refuses_infinite_values() -> None:
             features=["Cells_x", "Cells_y"],
             method="standardize",
         )
+
+
+def test_inverse_normal_uses_every_reference_row_above_10k() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(size=25_000)
+    df = pl.DataFrame({"Cells_x": x})
+    fitted = InverseNormal(n_quantiles=20_000).fit(df.lazy())
+    quantiles = np.asarray(fitted.stats_["quantiles"][0])
+    references = np.linspace(0, 1, 20_000) * 100
+    np.testing.assert_array_equal(quantiles, np.nanpercentile(x, references))
+    again = InverseNormal(n_quantiles=20_000).fit(df.lazy())
+    out = fitted.transform(df.lazy()).collect()
+    assert out.equals(again.transform(df.lazy()).collect())
+    # the scores are normal: mean 0, sd 1 (up to the clipped ends)
+    assert abs(out["Cells_x"].mean()) < 1e-3 and abs(out["Cells_x"].std() - 1) < 2e-2
+
+
+def test_robustize_accepts_infinite_values() -> None:
+    df = pl.LazyFrame({"Cells_x": [1.0, 2.0, 3.0, 4.0, float("inf")]})
+    out = normalize(df, method="robustize").collect()["Cells_x"].to_list()
+    assert out[:4] == [-1.0, -0.5, 0.0, 0.5] and out[4] == float("inf")
