@@ -1,0 +1,54 @@
+"""One feature-selection operation through :class:`cytoplan.ops.feature_select.FeatureSelector`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+import pandas as pd
+
+from cytoplan.compat.pycytominer._frames import pycytominer_errors, to_lazy
+from cytoplan.ops.feature_select import FeatureSelector
+from cytoplan.query import columns_in
+
+if TYPE_CHECKING:
+    from cytoplan._typing import FeatureSelectOperation
+
+__all__ = ["select_drops"]
+
+
+def select_drops(
+    population_df: pd.DataFrame,
+    operation: str,
+    features: list[str],
+    samples: str,
+    **params: Any,
+) -> list[str]:
+    """The features ``operation`` drops, fitted on the ``samples`` rows, in feature order.
+
+    ``samples`` is ``"all"`` or a pandas-style query, translated to a Polars predicate
+    (:mod:`cytoplan.query`); only the features and the columns the query names are
+    handed to the engine.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"Cells_a": [1.0, 1.0], "Cells_b": [1.0, 2.0]})
+    >>> select_drops(df, "variance_threshold", ["Cells_a", "Cells_b"], "all", min_variance=0.0)
+    ['Cells_a']
+    """
+    reference = None if samples == "all" else samples
+    columns = list(features)
+    if reference is not None:
+        with pycytominer_errors():
+            columns += columns_in(reference)
+    group = params.get("noise_removal_perturb_groups")
+    if isinstance(group, str):
+        columns.append(group)
+    lf = to_lazy(population_df, columns)
+    with pycytominer_errors():
+        selector = FeatureSelector(
+            operations=[cast("FeatureSelectOperation", operation)],
+            features=list(features),
+            reference=reference,
+            **params,
+        ).fit(lf)
+    dropped = set(selector.dropped_["feature"].to_list())
+    return [name for name in features if name in dropped]

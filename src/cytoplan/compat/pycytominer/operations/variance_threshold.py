@@ -1,0 +1,45 @@
+"""pycytominer's ``operations.variance_threshold`` (1.7.x: a numeric variance filter)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features
+from cytoplan.compat.pycytominer.operations._select import select_drops
+
+__all__ = ["variance_threshold"]
+
+
+def variance_threshold(
+    population_df: pd.DataFrame,
+    features: str | list[str] = "infer",
+    samples: str = "all",
+    min_variance: float = 1e-6,
+) -> list[str]:
+    """Features whose population variance (NaN skipped) is ``<= min_variance``.
+
+    As with sklearn's ``VarianceThreshold``, a ``ValueError`` is raised when no
+    feature passes.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"Cells_a": [1.0, 1.0, 1.0], "Cells_b": [1.0, 2.0, 3.0]})
+    >>> variance_threshold(df)
+    ['Cells_a']
+    """
+    if not isinstance(min_variance, (int, float)):
+        msg = "min_variance must be a float value"
+        raise ValueError(msg)
+    if min_variance < 0:
+        msg = "min_variance must be non-negative"
+        raise ValueError(msg)
+    if not isinstance(samples, str):
+        msg = "samples must be a string"
+        raise ValueError(msg)
+    if features == "infer":
+        features = infer_cp_features(population_df)
+    elif not isinstance(features, list):
+        msg = 'features must be a list of column names or "infer"'
+        raise ValueError(msg)
+    return select_drops(
+        population_df, "variance_threshold", features, samples, min_variance=float(min_variance)
+    )
