@@ -150,7 +150,9 @@ def restrict_to_subset(lf: pl.LazyFrame, subset: pl.LazyFrame | pl.DataFrame) ->
         else:
             left.append(pl.col(key).cast(pl.String))
             right.append(pl.col(key).cast(pl.String))
-    return lf.join(sub, left_on=left, right_on=right, how="semi", nulls_equal=True)
+    return lf.join(
+        sub, left_on=left, right_on=right, how="semi", nulls_equal=True, maintain_order="left"
+    )
 
 
 def restrict_fields_of_view(

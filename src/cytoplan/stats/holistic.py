@@ -1,18 +1,22 @@
 """Grouped holistic statistics (median, MAD, quantiles) in column blocks.
 
 A holistic statistic needs every value of its group at once. Over single cells
-that is the whole plate, so these functions work on a few columns at a time
-(:func:`cytoplan.stats.blocks.blockwise`): each block is one projection of the
-source (a Parquet file reads only those columns' bytes), and memory is bounded by
-``memory_limit`` whatever the number of columns.
+that is the whole plate, so these functions work on a few columns at a time, in
+blocks sized by :func:`cytoplan.stats.blocks.column_blocks`: each block is one
+projection of the source (a Parquet file reads only those columns' bytes), and
+memory is bounded by ``memory_limit`` whatever the number of columns. The group keys
+are read once and turned into integer group ids; the next block is read while the
+current one is summarised (two blocks in flight, which the block sizing accounts for).
 
 Numerics follow NumPy / pandas ``nan*`` functions, which is what pycytominer uses:
 
 * NaN and null are both missing and skipped; a group with no value gives null;
 * the median of an even number of values is the mean of the two middle ones;
 * quantiles use linear interpolation (NumPy's default ``method="linear"``);
-* MAD is ``median(|x - median(x)|)`` times ``mad_scale`` (pycytominer's
-  ``mad_robustize`` uses ``1.4826``).
+* MAD is ``median(|x - median(x)|)`` divided by ``1 / mad_scale``, as
+  ``scipy.stats.median_abs_deviation(scale=1/mad_scale)`` computes it (pycytominer's
+  ``mad_robustize`` uses ``1.4826``);
+* results are bit-identical to NumPy / pandas / SciPy, not merely close.
 
 Every result is a small wide table: the ``by`` keys (sorted, nulls last), then one
 float64 column per input column, in the order given.
