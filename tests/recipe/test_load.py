@@ -23,6 +23,7 @@ from .conftest import BATCH, CYTOPLAN_RECIPE, PLATES, PROFILING_RECIPE, WORKSPAC
         "cytoplan.recipe.load",
         "cytoplan.recipe.provenance",
         "cytoplan.recipe.run",
+        "cytoplan.recipe.reference",
         "cytoplan.io.gct",
     ],
 )
@@ -216,3 +217,20 @@ def test_cytoplan_version_is_checked(tmp_path: Path) -> None:
     text = _cytoplan_text("  a: {op: aggregate}\n").replace("version: 1", "version: 2")
     with pytest.raises(RecipeError, match=r"recipe.yml:1: version must be 1"):
         load_recipe(_write(tmp_path, text))
+
+
+def test_recipe_reference_page_is_generated_from_the_schema() -> None:
+    from cytoplan.recipe.load import CYTOPLAN_SPEC, PIPELINE_SPEC, STEP_KEYS, op_parameters
+    from cytoplan.recipe.model import OPS
+    from cytoplan.recipe.reference import render_reference
+
+    page = WORKSPACE.parents[2] / "docs" / "recipe-reference.md"
+    text = render_reference()
+    assert page.read_text() == text, (
+        "regenerate: python -m cytoplan.recipe.reference > docs/recipe-reference.md"
+    )
+    for key in [*PIPELINE_SPEC, *CYTOPLAN_SPEC, *STEP_KEYS]:
+        assert f"| `{key}` |" in text
+    for op in OPS:
+        for name in op_parameters(op):
+            assert f"| `{name}` |" in text

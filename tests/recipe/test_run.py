@@ -1,0 +1,205 @@
+"""Running recipes: levels and manifests, determinism, skipping, --force, interrupted runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+from cytoplan.recipe import RunReport, load_recipe, run_recipe
+from cytoplan.recipe.provenance import checksum
+
+from .conftest import BATCH, CYTOPLAN_RECIPE, PLATES, WORKSPACE
+
+MANIFEST = ".manifest.json"
+
+
+def _data_files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith(MANIFEST)
+    }
+
+
+def _manifests_without_timings(folder: Path) -> dict[str, dict[str, object]]:
+    found = {}
+    for path in sorted(folder.rglob("*" + MANIFEST)):
+        data = json.loads(path.read_text())
+        data.pop("timings")
+        found[str(path.relative_to(folder))] = data
+    return found
+
+
+def _cli_run(out: Path, *extra: str, threads: int | None = None) -> subprocess.Popen[str]:
+    env = dict(os.environ)
+    if threads is not None:
+        env["POLARS_MAX_THREADS"] = str(threads)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cytoplan.cli",
+            "run",
+            str(CYTOPLAN_RECIPE),
+            "--output-dir",
+            str(out),
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_every_level_is_written_with_a_manifest(cytoplan_run: tuple[RunReport, Path]) -> None:
+    report, out = cytoplan_run
+    levels = report.outputs_by_level()
+    assert sorted(levels) == ["3", "4a", "4b", "5"]
+    consensus = pl.read_parquet(out / "consensus.parquet")
+    selected = pl.read_parquet(
+        out / BATCH / f"{BATCH}_normalized_feature_select_negcon_batch.parquet"
+    )
+    assert consensus.height == selected["Metadata_broad_sample"].n_unique()
+    for paths in levels.values():
+        for path in paths:
+            manifest = json.loads(path.with_name(path.name + MANIFEST).read_text())
+            assert manifest["output"]["size"] == path.stat().st_size
+            assert manifest["output"]["checksum"] == checksum(path)["checksum"]
+            assert manifest["recipe"]["sha256"] == report.recipe.sha256
+            assert set(manifest["versions"]) >= {
+                "cytoplan",
+                "polars",
+                "numpy",
+                "pyarrow",
+                "duckdb",
+                "python",
+            }
+            assert manifest["inputs"] and all(i["size"] > 0 for i in manifest["inputs"])
+    aggregated = out / BATCH / "BR00000001" / "BR00000001_aggregated.parquet"
+    manifest = json.loads(aggregated.with_name(aggregated.name + MANIFEST).read_text())
+    table = pl.read_parquet(aggregated)
+    assert (manifest["output"]["rows"], manifest["output"]["columns"]) == (
+        table.height,
+        table.width,
+    )
+    assert manifest["inputs"][0]["path"] == f"backend/{BATCH}/BR00000001/BR00000001.sqlite"
+    assert manifest["inputs"][0]["role"] == "single_cells"
+    assert manifest["recipe"]["section"] == {
+        "op": "aggregate",
+        "method": "median",
+        "object_count": True,
+    }
+
+
+def test_per_plate_split_equals_the_stacked_batch(cytoplan_run: tuple[RunReport, Path]) -> None:
+    _, out = cytoplan_run
+    stacked = pl.read_parquet(
+        out / BATCH / f"{BATCH}_normalized_feature_select_negcon_batch.parquet"
+    )
+    parts = [pl.read_parquet(out / BATCH / p / f"{p}_feature_selected.parquet") for p in PLATES]
+    assert pl.concat(parts).equals(stacked)
+    assert [part["Metadata_Plate"].unique().to_list() for part in parts] == [[p] for p in PLATES]
+
+
+def test_thread_counts_give_identical_outputs(
+    cytoplan_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    _, clean = cytoplan_run
+    runs = {n: _cli_run(tmp_path / f"t{n}", "--quiet", threads=n) for n in (1, 2)}
+    for _n, process in runs.items():
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    one, two = tmp_path / "t1", tmp_path / "t2"
+    assert _data_files(one) == _data_files(two) == _data_files(clean)
+    assert len(_data_files(one)) == 11
+    assert _manifests_without_timings(one) == _manifests_without_timings(two)
+
+
+def test_second_run_skips_and_force_rewrites_identical_bytes(tmp_path: Path) -> None:
+    shutil.copytree(WORKSPACE / "metadata", tmp_path / "ws" / "metadata")
+    shutil.copytree(WORKSPACE / "backend", tmp_path / "ws" / "backend")
+    recipe = tmp_path / "recipe.yml"
+    text = CYTOPLAN_RECIPE.read_text().replace(
+        "workspace: ../cpg0000-synthetic/workspace", f"workspace: {tmp_path / 'ws'}"
+    )
+    recipe.write_text(text)
+    first = run_recipe(recipe)
+    out = first.recipe.output_dir
+    assert {r.status for r in first.results} == {"ran"}
+    before = _data_files(out)
+    second = run_recipe(recipe)
+    assert {r.status for r in second.results} == {"skipped"}
+    forced = run_recipe(recipe, force=True)
+    assert {r.status for r in forced.results} == {"ran"}
+    assert _data_files(out) == before
+
+    # a changed recipe section re-runs that step and what depends on it
+    recipe.write_text(text.replace("method: modz", "method: median"))
+    changed = run_recipe(recipe)
+    assert [r.task.step.name for r in changed.results if r.status == "ran"] == ["consensus"]
+
+    # a changed input (the platemap) re-runs annotation onwards
+    platemap = tmp_path / "ws" / "metadata" / "platemaps" / BATCH / "platemap" / "platemap_1.txt"
+    platemap.write_text(platemap.read_text().replace("cmpd_0006", "cmpd_0006b"))
+    rerun = run_recipe(recipe)
+    ran = [r.task.label for r in rerun.results if r.status == "ran"]
+    assert ran[0] == f"augmented {BATCH}/BR00000001"
+    assert not any(label.startswith("aggregated") for label in ran)
+
+    # a damaged output is rebuilt
+    target = out / BATCH / "BR00000002" / "BR00000002_aggregated.parquet"
+    target.write_bytes(target.read_bytes()[:100])
+    repaired = run_recipe(recipe)
+    assert next(r.task.label for r in repaired.results if r.status == "ran") == (
+        f"aggregated {BATCH}/BR00000002"
+    )
+    assert pl.read_parquet(target).height == 24
+
+
+def test_killed_run_leaves_no_partial_file_and_resumes(
+    cytoplan_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    _, clean = cytoplan_run
+    out = tmp_path / "killed"
+    process = _cli_run(out, "--quiet")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if any(out.rglob("*.parquet" + MANIFEST)):  # the first output is complete
+            break
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    written = _data_files(out)
+    assert 0 < len(written) < 11
+    # no temporary or partial file: every file is complete and equals the clean run's
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    clean_files = _data_files(clean)
+    for name, data in written.items():
+        assert data == clean_files[name], name
+    resumed = _cli_run(out)
+    stdout, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert "up to date, skipped" in stdout
+    assert _data_files(out) == clean_files
+
+
+def test_explain_runs_nothing(tmp_path: Path) -> None:
+    from cytoplan.recipe import explain_recipe
+
+    text = explain_recipe(CYTOPLAN_RECIPE, output_dir=tmp_path / "never")
+    assert "consensus all plates" in text
+    assert text.count("(not yet written)") >= 8
+    assert not (tmp_path / "never").exists()
+    recipe = load_recipe(CYTOPLAN_RECIPE)
+    assert str(recipe.workspace) in text
