@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from cytoplan.config import parse_bytes, settings
-from cytoplan.exceptions import CytoplanError, SourceError
+from cytoplan.exceptions import SourceError
 from cytoplan.io._atomic import atomic_path, is_remote
 from cytoplan.io._sqlite_catalog import SQLITE_HEADER
 from cytoplan.io.cellprofiler import LinkSpec
@@ -276,7 +276,9 @@ def convert(
         folders, or a profile table (``.parquet``, ``.csv``, ``.tsv``, gzipped
         text too), which is copied by streaming.
     dest : str or Path
-        Output ``.parquet`` file (its folder must exist). A ``.csv``/``.tsv``
+        Output ``.parquet`` file (its folder must exist), or a URL (``s3://...``:
+        converted to a local temporary file, then uploaded atomically with
+        :func:`cytoplan.io.remote.upload_file`). A ``.csv``/``.tsv``
         name writes text through :func:`~cytoplan.io.sinks.write_profiles`.
     link : LinkSpec, optional
         How CellProfiler tables link (pycytominer's defaults).
@@ -309,9 +311,21 @@ def convert(
     spec = link if link is not None else LinkSpec()
     if str(dest).lower().endswith((".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")):
         return _convert_text(src, dest, kind, spec, columns, storage_options, started)
-    if is_remote(dest):
-        msg = f"convert writes local files; got {str(dest)!r} (write locally, then upload)"
-        raise CytoplanError(msg)
+    if is_remote(dest):  # convert to a local temporary file, then upload it atomically
+        import dataclasses
+        import tempfile
+
+        from cytoplan.io.remote import upload_file
+
+        with tempfile.TemporaryDirectory(dir=settings().temp_dir) as folder:
+            local = Path(folder) / str(dest).rstrip("/").rsplit("/", 1)[-1]
+            report = convert(
+                src, local, link=link, memory_limit=memory_limit, row_group_size=row_group_size,
+                compression=compression, progress=progress, columns=columns,
+                storage_options=storage_options,
+            )  # fmt: skip
+            upload_file(local, str(dest), storage_options)
+        return dataclasses.replace(report, dest=str(dest))
     if kind == "profiles":
         return _convert_profiles(
             src, dest, columns, storage_options, row_group_size, compression, started

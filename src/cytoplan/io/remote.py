@@ -311,7 +311,10 @@ def remote_error(err: BaseException, url: str, *, action: str = "read") -> Sourc
     elif kind == "forbidden":
         bucket = split_url(url)[1]
         hint = (
-            "the Cell Painting Gallery is public: read it anonymously "
+            "give credentials allowed to write there (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+            "or AWS_PROFILE, or storage_options key/secret)"
+            if action == "write"
+            else "the Cell Painting Gallery is public: read it anonymously "
             "(storage_options={'anon': True})"
             if bucket == GALLERY_BUCKET
             else "give credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "

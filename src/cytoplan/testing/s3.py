@@ -34,6 +34,7 @@ __all__ = ["LocalS3Server", "Request"]
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
 REGION = "us-east-1"
+_FAULT_CODES = {403: "AccessDenied", 404: "NoSuchKey", 500: "InternalError", 503: "SlowDown"}
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,10 @@ class _Middleware:
             pending = self.faults.get(path)
             fault = pending.pop(0) if pending else None
         if fault is not None:
-            body = b"<Error><Code>SlowDown</Code><Message>injected fault</Message></Error>"
-            start_response(f"{fault} Injected", [("Content-Length", str(len(body)))])
+            code = _FAULT_CODES.get(fault, "InternalError")
+            body = f"<Error><Code>{code}</Code><Message>injected fault</Message></Error>".encode()
+            headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+            start_response(f"{fault} {code}", headers)
             self._record(method, path, environ, fault, len(body))
             return [body]
         status: list[int] = []
@@ -212,7 +215,11 @@ class LocalS3Server:
         )
 
     def fail_next(self, path: str, times: int, status: int = 503) -> None:
-        """Answer the next ``times`` requests for ``path`` (``/bucket/key``) with ``status``."""
+        """Answer the next ``times`` requests for ``path`` (``/bucket/key``) with ``status``.
+
+        The body carries the S3 error code of the status (503 ``SlowDown``,
+        500 ``InternalError``, 403 ``AccessDenied``, 404 ``NoSuchKey``).
+        """
         assert self._middleware is not None, "start() the server first"
         with self._middleware.lock:
             self._middleware.faults.setdefault(path, []).extend([status] * times)
