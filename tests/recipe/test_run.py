@@ -120,7 +120,7 @@ def test_thread_counts_give_identical_outputs(
         assert process.returncode == 0, err
     one, two = tmp_path / "t1", tmp_path / "t2"
     assert _data_files(one) == _data_files(two) == _data_files(clean)
-    assert len(_data_files(one)) == 11
+    assert len(_data_files(one)) == 13
     assert _manifests_without_timings(one) == _manifests_without_timings(two)
 
 
@@ -181,7 +181,7 @@ def test_killed_run_leaves_no_partial_file_and_resumes(
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     written = _data_files(out)
-    assert 0 < len(written) < 11
+    assert 0 < len(written) < 13
     # no temporary or partial file: every file is complete and equals the clean run's
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     clean_files = _data_files(clean)
@@ -203,3 +203,43 @@ def test_explain_runs_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "never").exists()
     recipe = load_recipe(CYTOPLAN_RECIPE)
     assert str(recipe.workspace) in text
+
+
+def test_saved_statistics_are_recorded_and_can_be_reused(
+    cytoplan_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    from cytoplan.ops.normalize import Normalizer
+
+    _, out = cytoplan_run
+    plate_dir = out / BATCH / "BR00000001"
+    saved = plate_dir / "BR00000001_normalized_negcon_statistics.parquet"
+    normalized = plate_dir / "BR00000001_normalized_negcon.parquet"
+    manifest = json.loads(normalized.with_name(normalized.name + MANIFEST).read_text())
+    assert manifest["statistics"] == [
+        {"role": "saved", "path": f"{BATCH}/BR00000001/{saved.name}", **checksum(saved)}
+    ]
+    assert Normalizer.load(saved).feature_names_in_
+
+    # apply plate 1's saved statistics to both plates instead of fitting
+    recipe = tmp_path / "reuse.yml"
+    recipe.write_text(
+        "version: 1\n"
+        f"workspace: {out}\n"
+        "inputs:\n"
+        f"  single_cells: {BATCH}/*/*_augmented.parquet\n"
+        "steps:\n"
+        "  reused:\n"
+        "    op: normalize\n"
+        f"    statistics: {saved}\n"
+    )
+    report = run_recipe(recipe, output_dir=tmp_path / "reused")
+    assert [t.task.label for t in report.results] == [
+        f"reused {BATCH}/BR00000001",
+        f"reused {BATCH}/BR00000002",
+    ]
+    first = tmp_path / "reused" / BATCH / "BR00000001" / "BR00000001_reused.parquet"
+    assert pl.read_parquet(first).equals(pl.read_parquet(normalized))
+    used = json.loads(first.with_name(first.name + MANIFEST).read_text())
+    assert used["statistics"][0]["role"] == "used"
+    assert used["statistics"][0]["checksum"] == checksum(saved)["checksum"]
+    assert {"role": "statistics"}.items() <= used["inputs"][-1].items()

@@ -491,6 +491,8 @@ STEP_KEYS: dict[str, Any] = {
     "output": "str",
     "stacked": "str",
     "gct": "any",
+    "statistics": "str",
+    "save_statistics": "str",
     "features": "str|list[str]",
     "compartments": "list[str]",
     "image_features": "bool",
@@ -541,9 +543,15 @@ def _check_param(
 
 
 def _plate_from_path(path: str) -> tuple[str, str]:
-    """``.../<batch>/<plate>/<plate>.sqlite`` → (batch, plate); else (parent folder, stem)."""
+    """``.../<batch>/<plate>/<plate>[_suffix].ext`` → (batch, plate); else (parent, stem).
+
+    >>> _plate_from_path("profiles/B1/P1/P1_augmented.csv.gz"), _plate_from_path("B1/P2.parquet")
+    (('B1', 'P1'), ('B1', 'P2'))
+    """
     parts = Path(path.split("://", 1)[-1]).parts
     stem = parts[-1].split(".", 1)[0]
+    if len(parts) >= 3 and (stem == parts[-2] or stem.startswith(parts[-2] + "_")):
+        return parts[-3], parts[-2]
     if len(parts) >= 3 and parts[-2] == stem:
         return parts[-3], stem
     if len(parts) >= 2:
@@ -715,6 +723,10 @@ def _cytoplan_recipe(
             earlier = ", ".join(s.name for s in steps) or "none"
             msg = f"step {name}: input {source_step!r} is not an earlier step ({earlier})"
             raise where.fail(body.line_of("input"), msg)
+        for key in ("statistics", "save_statistics"):
+            if key in body and op != "normalize":
+                msg = f"step {name}: {key} applies to normalize steps only"
+                raise where.fail(body.line_of(key), msg)
         if op == "annotate" and plates[0].platemap is None:
             raise where.fail(at, "an annotate step needs inputs.platemap")
         if op == "aggregate" and "object_count" not in params:
@@ -745,6 +757,8 @@ def _cytoplan_recipe(
                 output=plate_output,
                 stacked=stacked,
                 gct=gct,
+                statistics=body.get("statistics"),
+                save_statistics=body.get("save_statistics"),
                 params=params,
                 features=_as_plain(body.get("features")),
                 compartments=tuple(

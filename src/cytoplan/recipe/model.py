@@ -102,6 +102,11 @@ class Step:
         Path template of the stacked result of a batch/all-level step (``{batch}``).
     gct : str or None
         Path template of a GCT file of the stacked result.
+    statistics : str or None
+        ``normalize`` only: path template of saved statistics to apply instead of
+        fitting (:meth:`~cytoplan.ops.normalize.Normalizer.load`).
+    save_statistics : str or None
+        ``normalize`` only: path template where the fitted statistics are saved.
     features, compartments, image_features
         Feature columns: ``"infer"`` (pycytominer's rule over ``compartments``,
         plus ``Image_*`` with ``image_features``), a list of names, or None (the
@@ -119,6 +124,8 @@ class Step:
     output: str | None = None
     stacked: str | None = None
     gct: str | None = None
+    statistics: str | None = None
+    save_statistics: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     features: str | list[str] | None = None
     compartments: tuple[str, ...] = ("Cells", "Cytoplasm", "Nuclei")

@@ -58,7 +58,11 @@ _SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 @dataclass(frozen=True)
 class OutputFile:
-    """One file a task writes: ``kind`` is ``plate`` (one plate's rows), ``stacked`` or ``gct``."""
+    """One file a task writes.
+
+    ``kind`` is ``plate`` (one plate's rows), ``stacked`` (the step's whole
+    result), ``gct`` or ``statistics`` (fitted normalizer statistics).
+    """
 
     path: Path
     kind: str
@@ -75,6 +79,7 @@ class Task:
     plates: tuple[PlateInput, ...]
     inputs: tuple[Path | str, ...]
     outputs: tuple[OutputFile, ...]
+    statistics: tuple[Path, ...] = ()
 
     @property
     def label(self) -> str:
@@ -107,7 +112,8 @@ class RunReport:
         levels: dict[str, list[Path]] = {}
         for result in self.results:
             level = result.task.step.data_level
-            levels.setdefault(level, []).extend(o.path for o in result.task.outputs)
+            paths = [o.path for o in result.task.outputs if o.kind != "statistics"]
+            levels.setdefault(level, []).extend(paths)
         return levels
 
 
@@ -137,6 +143,10 @@ def _step_outputs(
                     plate.batch,
                 )
             )
+    if step.save_statistics is not None:
+        for plate in plates:
+            path = _resolve(recipe, step.save_statistics, batch=plate.batch, plate=plate.plate)
+            outputs.append(OutputFile(path, "statistics", (plate.plate,), plate.batch))
     for template, kind in ((step.stacked, "stacked"), (step.gct, "gct")):
         if template is None:
             continue
@@ -206,7 +216,14 @@ def plan(recipe: Recipe) -> list[Task]:
         for batch, plates in groups:
             outputs = _step_outputs(recipe, step, batch, plates)
             inputs = _input_files(recipe, step, plates, made)
-            tasks.append(Task(step, batch, tuple(plates), tuple(inputs), tuple(outputs)))
+            statistics: tuple[Path, ...] = ()
+            if step.statistics is not None:
+                statistics = tuple(
+                    _resolve(recipe, step.statistics, batch=p.batch, plate=p.plate) for p in plates
+                )
+            tasks.append(
+                Task(step, batch, tuple(plates), tuple(inputs), tuple(outputs), statistics)
+            )
             for out in outputs:
                 if out.kind == "plate":
                     produced.setdefault(f"{out.batch}/{out.plates[0]}", []).append(out.path)
@@ -241,7 +258,7 @@ def _display(recipe: Recipe, path: Path | str) -> str:
 
 
 def _side_inputs(task: Task) -> list[tuple[str, str]]:
-    sides: list[tuple[str, str]] = []
+    sides: list[tuple[str, str]] = [("statistics", str(p)) for p in task.statistics]
     if task.step.op == "annotate":
         for plate in task.plates:
             if plate.platemap:
@@ -382,10 +399,30 @@ def _compute(task: Task, frame: pl.LazyFrame) -> pl.LazyFrame:
             frame, plate.platemap, external_metadata=plate.external_metadata, **params
         )
     if step.op == "normalize":
-        return api.normalize(frame, **params)
+        if not task.statistics and step.save_statistics is None:
+            return api.normalize(frame, **params)
+        return _normalize_with_saved_statistics(task, frame, params)
     if step.op == "feature_select":
         return api.feature_select(frame, **params)
     return api.consensus(frame, **params)
+
+
+def _normalize_with_saved_statistics(
+    task: Task, frame: pl.LazyFrame, params: dict[str, Any]
+) -> pl.LazyFrame:
+    """Apply saved statistics (``statistics:``) or fit and save them (``save_statistics:``)."""
+    from cytoplan.ops.normalize import Normalizer, make_normalizer
+
+    if task.statistics:
+        return Normalizer.load(task.statistics[0]).transform(frame)
+    options = {k: v for k, v in params.items() if k not in ("reference", "by", "method")}
+    normalizer = make_normalizer(params.get("method", "standardize"), **options)
+    normalizer.fit(frame, reference=params.get("reference"), by=params.get("by"))
+    for out in task.outputs:
+        if out.kind == "statistics":
+            out.path.parent.mkdir(parents=True, exist_ok=True)
+            normalizer.save(out.path)
+    return normalizer.transform(frame)
 
 
 def _subset(frame: pl.LazyFrame, out: OutputFile, task: Task) -> pl.LazyFrame:
@@ -408,6 +445,9 @@ def _write(recipe: Recipe, frame: pl.LazyFrame, out: OutputFile) -> tuple[int, i
         table = frame.collect()
         write_gct(table, out.path)
         return table.height, table.width
+    if out.kind == "statistics":  # saved while computing
+        saved = pl.scan_parquet(out.path)
+        return int(saved.select(pl.len()).collect().item()), len(saved.collect_schema())
     fmt, _ = infer_sink_format(out.path)
     options: dict[str, Any] = {}
     if fmt == "parquet":
@@ -472,7 +512,17 @@ def _run_task(recipe: Recipe, task: Task, fingerprint: str, inputs: list[dict[st
                 "compression": recipe.compression,
             },
             "inputs": inputs,
-            "statistics": [],
+            "statistics": [
+                *[
+                    {"role": "used", "path": _display(recipe, p), **checksum(p)}
+                    for p in task.statistics
+                ],
+                *[
+                    {"role": "saved", "path": _display(recipe, o.path), **checksum(o.path)}
+                    for o in task.outputs
+                    if o.kind == "statistics"
+                ],
+            ],
             "versions": versions,
             "warnings": list(recipe.warnings),
             "fingerprint": fingerprint,
