@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
+from cytoplan.config import settings
 from cytoplan.exceptions import (
     ColumnNotFoundError,
     CytoplanError,
@@ -75,6 +76,7 @@ from cytoplan.ops._selection_rules import (
     variance_rule,
 )
 from cytoplan.ops._selection_stats import (
+    Engine,
     clean,
     column_summaries,
     frequency_counts,
@@ -104,6 +106,7 @@ OPERATIONS: tuple[str, ...] = (
 )
 _CORRELATION_METHODS = ("pearson", "spearman", "kendall")
 _LABEL_COLUMN = "__cytoplan_label__"
+_WORKING_COPIES = 4  # values, NaN-cleaned copy, and the engine's buffers
 _ROW_COLUMN = "__cytoplan_row__"
 
 
@@ -294,11 +297,9 @@ class _FitState:
         self.remaining = [name for name in self.remaining if name not in gone]
 
     def n_rows(self) -> int:
+        """Reference rows (a count query: free for Parquet, one column for a filter)."""
         if self._n_rows is None:
-            if self._summaries is not None and self._summaries.height:
-                self._n_rows = int(self._summaries["n_rows"][0])
-            else:
-                self._n_rows = int(self.reference.select(pl.len()).collect().item())
+            self._n_rows = int(self.reference.select(pl.len()).collect().item())
         if self._n_rows == 0:
             msg = (
                 f"the reference rows are empty (reference={self.selector.reference!r} "
@@ -307,13 +308,17 @@ class _FitState:
             raise StatisticsError(msg)
         return self._n_rows
 
+    def engine(self) -> Engine:
+        """In-memory for small tables (the streaming engine's per-column overhead
+        dominates at well level); streaming when the features would not fit."""
+        size = self.n_rows() * max(1, len(self.remaining)) * 8 * _WORKING_COPIES
+        limit = settings(memory_limit=self.selector.memory_limit).memory_limit
+        return "in-memory" if size <= limit // 2 else "streaming"
+
     def summaries(self) -> pl.DataFrame:
         """Counts, extremes and variances of the remaining features (one pass, cached)."""
         if self._summaries is None:
-            self._summaries = column_summaries(self.reference, self.remaining)
-            if self._summaries.height:
-                self._n_rows = int(self._summaries["n_rows"][0])
-        self.n_rows()
+            self._summaries = column_summaries(self.reference, self.remaining, engine=self.engine())
         return self._summaries.filter(pl.col("feature").is_in(self.remaining))
 
     def run(self, operation: str) -> list[Drop]:
@@ -379,7 +384,7 @@ class _FitState:
                 raise CytoplanError(msg)
             frame = _with_labels(frame, labels)
             group = pl.col(_LABEL_COLUMN)
-        spread = group_spread(frame, self.remaining, group)
+        spread = group_spread(frame, self.remaining, group, engine=self.engine())
         return noise_rule(spread, stdev_cutoff=cutoff)
 
 
