@@ -10,7 +10,12 @@ Data (written once to ``--data-dir``, never committed): ``cytoplan.testing.profi
 tables without missing values (so pycytominer takes its ``np.corrcoef`` path):
 
 * ``wells3000`` / ``wells6000`` — 384 wells × 3,000 / 6,000 features;
-* ``cells50k`` — 49,920 cells (384 wells × 130) × 3,000 features.
+* ``cells50k`` — 49,920 cells (384 wells × 130) × 3,000 features;
+* ``Lwells`` — per-well means (``cytoplan.ops.aggregate``) of the shared L plate
+  (``/tmp/cytoplan-bench/L/plate_sc.parquet``: 384 wells × ~3,000 CellProfiler-like
+  features with far fewer correlated pairs than the ``make_profiles`` tables, whose
+  every third feature is a copy of one base feature — pycytominer's pair loop is slow
+  there).
 
 Cases:
 
@@ -50,7 +55,9 @@ DATASETS = {
     "wells3000": {"wells": 384, "cells_per_well": 1, "features": 3000},
     "wells6000": {"wells": 384, "cells_per_well": 1, "features": 6000},
     "cells50k": {"wells": 384, "cells_per_well": 130, "features": 3000},
+    "Lwells": {},  # per-well means of the shared L plate (fewer correlated pairs)
 }
+L_PLATE = "/tmp/cytoplan-bench/L/plate_sc.parquet"
 ALL_CASES = ["floor", "corrcoef", "polars_naive", "pycytominer", "cytoplan", "cytoplan_stream"]
 THRESHOLD = 0.9
 
@@ -67,6 +74,15 @@ def _make(data_dir: Path, name: str) -> Path:
 
     from cytoplan.testing.profiles import make_profiles
 
+    if name == "Lwells":
+        from cytoplan.ops.aggregate import aggregate
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        wells = aggregate(pl.scan_parquet(L_PLATE), method="mean").collect(engine="streaming")
+        tmp = path.with_suffix(".tmp")
+        wells.write_parquet(tmp, row_group_size=16_384)
+        tmp.rename(path)
+        return path
     spec = DATASETS[name]
     frame = make_profiles(
         plates=1,
