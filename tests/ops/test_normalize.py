@@ -421,3 +421,10 @@ def test_robustize_accepts_infinite_values() -> None:
     df = pl.LazyFrame({"Cells_x": [1.0, 2.0, 3.0, 4.0, float("inf")]})
     out = normalize(df, method="robustize").collect()["Cells_x"].to_list()
     assert out[:4] == [-1.0, -0.5, 0.0, 0.5] and out[4] == float("inf")
+
+
+def test_reference_on_a_missing_column(wells: pl.DataFrame) -> None:
+    with pytest.raises(ColumnNotFoundError, match="Metadata_pert_type"):
+        normalize(wells.lazy(), reference="Metadata_pert_type == 'control'")
+    with pytest.raises(ColumnNotFoundError, match="Metadata_x"):
+        normalize(wells.lazy(), reference=pl.col("Metadata_x") == "a")

@@ -197,6 +197,8 @@ class Normalizer:
             msg = f"column(s) {both} are both group keys (by=) and features; drop them from one"
             raise SchemaError(msg)
         predicate = as_predicate(reference)
+        if predicate is not None:
+            require_columns(schema, predicate.meta.root_names())
         groups = _reference_counts(lf, keys, predicate, reference)
         stats = self._fit_stats(lf, schema, features, keys, predicate, groups)
         self.feature_names_in_ = features
