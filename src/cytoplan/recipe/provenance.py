@@ -84,14 +84,14 @@ def checksum(path: str | Path, *, storage_options: dict[str, Any] | None = None)
     """
     text = str(path)
     if "://" in text:
-        import fsspec
+        from cytoplan.io.remote import filesystem, remote_error
 
         try:
-            fs, inner = fsspec.core.url_to_fs(text, **(storage_options or {}))
-            info = fs.info(inner)
-        except Exception as error:
-            msg = f"cannot read the size and ETag of {text!r}: {error}"
-            raise SourceError(msg) from error
+            info = filesystem(text, storage_options).info(text)
+        except SourceError:
+            raise
+        except Exception as error:  # any object-store failure is a source error
+            raise remote_error(error, text) from error
         tag = info.get("ETag") or info.get("etag") or info.get("md5") or ""
         return {
             "size": int(info.get("size") or 0),
