@@ -39,7 +39,9 @@ def wells_nan() -> pd.DataFrame:
     return make_profiles(plates=2, wells=12, features=6, seed=3).to_pandas()
 
 
-def assert_same(ours: pd.DataFrame, theirs: pd.DataFrame, *, rtol: float = 1e-9) -> None:
+def assert_same(
+    ours: pd.DataFrame, theirs: pd.DataFrame, *, rtol: float = 1e-9, atol: float = 1e-12
+) -> None:
     """Same columns, index, values (floats to ``rtol``) and numeric dtypes."""
     assert list(ours.columns) == list(theirs.columns)
     pd.testing.assert_index_equal(ours.index, theirs.index, exact=False)
@@ -51,7 +53,7 @@ def assert_same(ours: pd.DataFrame, theirs: pd.DataFrame, *, rtol: float = 1e-9)
                 a.to_numpy(dtype=float),
                 b.to_numpy(dtype=float),
                 rtol=rtol,
-                atol=1e-12,
+                atol=atol,
                 err_msg=name,
             )
         else:

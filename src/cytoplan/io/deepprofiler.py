@@ -31,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -137,7 +138,7 @@ def read_npz(path: str | Path) -> dict[str, Any]:
     try:
         with np.load(file, allow_pickle=True) as npz:
             arrays: dict[str, Any] = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, pickle.UnpicklingError) as exc:
         msg = f"{str(file)!r} is not a readable .npz archive: {exc}"
         raise SourceError(msg) from exc
     if "metadata" in arrays:

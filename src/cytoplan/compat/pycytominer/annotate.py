@@ -14,15 +14,18 @@ import pandas as pd
 
 from cytoplan.compat.pycytominer._frames import pycytominer_errors, to_lazy, to_pandas_like
 from cytoplan.compat.pycytominer.cyto_utils.annotate_custom import (
+    annotate_cmap,
+    cp_clean,
     prepare_external_metadata_for_annotate,
 )
+from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features
 from cytoplan.compat.pycytominer.cyto_utils.load import load_platemap, load_profiles
 from cytoplan.compat.pycytominer.cyto_utils.util import (
     write_to_file_if_user_specifies_output_details,
 )
 from cytoplan.ops.annotate import annotate as _annotate
 
-__all__ = ["annotate"]
+__all__ = ["annotate", "annotate_cmap", "cp_clean", "infer_cp_features"]
 
 
 @write_to_file_if_user_specifies_output_details

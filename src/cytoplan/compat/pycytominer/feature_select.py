@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cytoplan.compat.pycytominer.cyto_utils.blocklist import get_blocklist_features
+from cytoplan.compat.pycytominer.cyto_utils.blocklist import Blocklist, get_blocklist_features
 from cytoplan.compat.pycytominer.cyto_utils.features import (
     drop_outlier_features,
     infer_cp_features,
@@ -27,7 +27,7 @@ from cytoplan.compat.pycytominer.operations import (
     variance_threshold,
 )
 
-__all__ = ["feature_select"]
+__all__ = ["Blocklist", "feature_select"]
 
 _ALL_OPS = [
     "variance_threshold",

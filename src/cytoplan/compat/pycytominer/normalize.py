@@ -18,10 +18,15 @@ from cytoplan.compat.pycytominer.cyto_utils.load import load_profiles
 from cytoplan.compat.pycytominer.cyto_utils.util import (
     write_to_file_if_user_specifies_output_details,
 )
+from cytoplan.compat.pycytominer.operations.transform import (
+    InverseNormalTransform,
+    RobustMAD,
+    Spherize,
+)
 from cytoplan.ops.normalize import make_normalizer
 from cytoplan.query import columns_in
 
-__all__ = ["normalize"]
+__all__ = ["InverseNormalTransform", "RobustMAD", "Spherize", "normalize"]
 
 _METHODS = ["standardize", "robustize", "mad_robustize", "spherize", "inverse_normal"]
 _MISSING_TOKENS = {"", "na", "n/a", "nan", "none", "null"}
@@ -199,7 +204,12 @@ def _normalize_features(
         normalizer.fit(lf, reference=reference)
         out = normalizer.transform(lf.select(features)).collect()
     names = out.columns
-    return pd.DataFrame(out.to_numpy(), columns=names, index=profiles.index).astype(float)
+    result = pd.DataFrame(out.to_numpy(), columns=names, index=profiles.index).astype(float)
+    kinds = {profiles[f].dtype for f in features}
+    if method != "spherize" and kinds == {np.dtype(np.float32)}:
+        # sklearn's scalers (and pandas arithmetic) keep float32 input as float32
+        result = result.astype(np.float32)
+    return result
 
 
 def _check_finite(values: pd.DataFrame, reference: str | None, profiles: pd.DataFrame) -> None:

@@ -17,9 +17,15 @@ from cytoplan.compat.pycytominer._frames import (
     to_lazy,
     to_pandas_like,
 )
+from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features
 from cytoplan.ops import annotate as _ops
 
-__all__ = ["annotate_cmap", "cp_clean", "prepare_external_metadata_for_annotate"]
+__all__ = [
+    "annotate_cmap",
+    "cp_clean",
+    "infer_cp_features",
+    "prepare_external_metadata_for_annotate",
+]
 
 _PERT_MODES = ["chemical", "genetic", "none"]
 

@@ -41,6 +41,16 @@ from cytoplan.io._sqlite_catalog import quote, read_only_uri
 __all__ = ["SingleCells"]
 
 
+def __getattr__(name: str) -> Any:
+    """pycytominer's ``cells`` module exposes the pipeline functions (imported lazily here)."""
+    if name in ("aggregate", "annotate", "normalize"):
+        import importlib
+
+        module = importlib.import_module(f"cytoplan.compat.pycytominer.{name}")
+        return getattr(module, name)
+    raise AttributeError(name)
+
+
 def _sqlite_path(sql_file: str) -> Path:
     text = str(sql_file)
     if text.startswith("sqlite:///"):

@@ -13,9 +13,11 @@ from typing import Any
 
 import pandas as pd
 
+from cytoplan.compat.pycytominer.cyto_utils.anndata_utils import AnnDataLike
 from cytoplan.io.profiles import infer_separator
 
 __all__ = [
+    "AnnDataLike",
     "infer_delim",
     "is_path_a_parquet_dataset_dir",
     "is_path_a_parquet_file",

@@ -14,10 +14,14 @@ import pandas as pd
 
 from cytoplan.compat.pycytominer._frames import pycytominer_errors, to_lazy
 from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features
+from cytoplan.compat.pycytominer.cyto_utils.util import (
+    check_correlation_method,
+    get_pairwise_correlation,
+)
 from cytoplan.ops._modz import modz_signatures
 from cytoplan.ops.consensus import modz as _modz
 
-__all__ = ["modz", "modz_base"]
+__all__ = ["check_correlation_method", "get_pairwise_correlation", "modz", "modz_base"]
 
 
 def modz_base(
@@ -32,9 +36,11 @@ def modz_base(
     least ``min_weight``), normalised, **rounded to ``precision`` decimals**.
 
     >>> import pandas as pd
-    >>> df = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [2.0, 2.0, 2.0], "c": [0.0, 1.0, 5.0]}).T
-    >>> modz_base(df.T).round(4).tolist()
-    [1.9998, 2.9997, 1.9998]
+    >>> replicates = pd.DataFrame(
+    ...     {"x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.5], "z": [3.0, 2.0, 1.0]}
+    ... )
+    >>> modz_base(replicates).round(4).tolist()
+    [2.0, 2.25, 2.0]
     """
     if population_df.shape[0] == 0:
         msg = "population_df must include at least one sample"

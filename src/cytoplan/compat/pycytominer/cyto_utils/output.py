@@ -7,6 +7,8 @@ name in the destination folder and renamed when complete (cytoplan's atomic writ
 
 from __future__ import annotations
 
+import gzip
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -72,14 +74,7 @@ def output(
         output_type = "csv"
     if output_type == "csv":
         compression = set_compression_method(compression=compression_options)
-        with atomic_path(output_filename) as tmp:
-            df.to_csv(
-                path_or_buf=tmp,
-                sep=sep,
-                index=False,
-                float_format=float_format,
-                compression=compression,
-            )
+        _write_csv(df, output_filename, compression, sep=sep, float_format=float_format)
     elif output_type == "parquet":
         with atomic_path(output_filename) as tmp:
             df.to_parquet(path=tmp, compression="snappy")
@@ -90,6 +85,32 @@ def output(
             df=df, output_filename=output_filename, output_type=output_type
         )
     return output_filename
+
+
+def _write_csv(
+    df: pd.DataFrame,
+    output_filename: str,
+    compression: dict[str, Any],
+    *,
+    sep: str,
+    float_format: str | None,
+) -> None:
+    """CSV to a temporary name, renamed when complete.
+
+    gzip is written through :class:`gzip.GzipFile` named after the final file, so
+    the gzip header (which records the file name) is the one pandas writes.
+    """
+    options = {key: value for key, value in compression.items() if key != "method"}
+    with atomic_path(output_filename) as tmp:
+        if compression["method"] != "gzip":
+            df.to_csv(tmp, sep=sep, index=False, float_format=float_format, compression=None)
+            return
+        with (
+            tmp.open("wb") as raw,
+            gzip.GzipFile(filename=output_filename, mode="wb", fileobj=raw, **options) as packed,
+            io.TextIOWrapper(packed, encoding="utf-8", newline="") as text,
+        ):
+            df.to_csv(text, sep=sep, index=False, float_format=float_format)
 
 
 def _check_folder(output_filename: str) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import pandas as pd
 
 from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features
-from cytoplan.compat.pycytominer.cyto_utils.util import check_correlation_method
+from cytoplan.compat.pycytominer.cyto_utils.util import (
+    check_correlation_method,
+    get_pairwise_correlation,
+)
 from cytoplan.compat.pycytominer.operations._select import select_drops
 
-__all__ = ["correlation_threshold", "determine_high_cor_pair"]
+__all__ = ["correlation_threshold", "determine_high_cor_pair", "get_pairwise_correlation"]
 
 
 def correlation_threshold(
@@ -30,7 +33,7 @@ def correlation_threshold(
     ...      "Cells_c": [4.0, 1.0, 3.0, 2.0]}
     ... )
     >>> correlation_threshold(df)
-    ['Cells_b']
+    ['Cells_a']
     """
     method = check_correlation_method(method)
     if not 0 <= threshold <= 1:

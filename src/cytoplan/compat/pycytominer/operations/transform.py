@@ -122,7 +122,7 @@ class RobustMAD:
     >>> import pandas as pd
     >>> X = pd.DataFrame({"a": [1.0, 2.0, 3.0, 10.0]})
     >>> RobustMAD().fit(X).transform(X)["a"].round(4).tolist()
-    [-0.6745, 0.0, 0.6745, 5.3961]
+    [-1.0117, -0.3372, 0.3372, 5.0587]
     """
 
     def __init__(self, epsilon: float = 1e-18) -> None:
