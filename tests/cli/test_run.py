@@ -31,7 +31,7 @@ def test_profiling_recipe_from_the_workspace_prints_every_level(tmp_path: Path) 
     for level in ("level 3:", "level 4a:", "level 4b:"):
         assert level in done.stdout
     negcon = out / BATCH / "BR00000001" / "BR00000001_normalized_negcon.csv.gz"
-    assert str(negcon) in done.stdout
+    assert f"  {negcon}\n" in done.stdout  # outside the current folder: absolute
     assert pl.read_csv(negcon).height == 24
     assert (negcon.parent / (negcon.name + ".manifest.json")).is_file()
     gct = tmp_path / "gct" / BATCH / f"{BATCH}_normalized_feature_select_batch.gct"
@@ -99,3 +99,19 @@ def test_write_gct_command(tmp_path: Path) -> None:
         expect=1,
     )
     assert "Cells_zz" in missing.stderr
+
+
+def test_readme_first_command_prints_where_each_level_went(tmp_path: Path) -> None:
+    done = cli("run", RECIPES / "cytoplan.yml", "--output-dir", "example-profiles", cwd=tmp_path)
+    out = done.stdout
+    for level, path in (
+        ("3", f"example-profiles/{BATCH}/BR00000001/BR00000001_aggregated.parquet"),
+        ("4a", f"example-profiles/{BATCH}/BR00000002/BR00000002_normalized_negcon.parquet"),
+        ("4b", f"example-profiles/{BATCH}/BR00000001/BR00000001_feature_selected.parquet"),
+        ("5", "example-profiles/consensus.parquet"),
+    ):
+        assert f"level {level}:" in out
+        assert f"  {path}\n" in out
+        assert (tmp_path / path).is_file()
+        assert (tmp_path / (path + ".manifest.json")).is_file()
+    assert "8 step(s) run, 0 up to date" in out

@@ -243,3 +243,74 @@ def test_saved_statistics_are_recorded_and_can_be_reused(
     assert used["statistics"][0]["role"] == "used"
     assert used["statistics"][0]["checksum"] == checksum(saved)["checksum"]
     assert {"role": "statistics"}.items() <= used["inputs"][-1].items()
+
+
+def test_batch_and_all_levels_across_two_batches_as_csv(
+    cytoplan_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    import cytoplan as cp
+
+    _, out = cytoplan_run
+    ops = "[variance_threshold, correlation_threshold]"
+    recipe = tmp_path / "two.yml"
+    recipe.write_text(
+        "version: 1\n"
+        f"workspace: {out}\n"
+        "output: {format: csv.gz, float_format: '%.4g'}\n"
+        "inputs:\n"
+        "  single_cells:\n"
+        f"    - {{path: {BATCH}/BR00000001/BR00000001_augmented.parquet, batch: B1}}\n"
+        f"    - {{path: {BATCH}/BR00000002/BR00000002_augmented.parquet, batch: B2}}\n"
+        "steps:\n"
+        "  normalized: {op: normalize, method: standardize}\n"
+        f"  by_batch: {{op: feature_select, level: batch, operations: {ops}}}\n"
+        f"  together: {{op: feature_select, input: normalized, level: all, operations: {ops},"
+        " stacked: '{batch}_all.csv.gz', gct: 'gct/{batch}_all.gct'}\n"
+        "  per_batch_consensus:\n"
+        "    op: consensus\n"
+        "    level: batch\n"
+        "    replicate_columns: [Metadata_broad_sample]\n"
+    )
+    report = run_recipe(recipe, output_dir=tmp_path / "o")
+    o = tmp_path / "o"
+    labels = [r.task.label for r in report.results]
+    assert labels[-5:] == [
+        "by_batch batch B1",
+        "by_batch batch B2",
+        "together all plates",
+        "per_batch_consensus batch B1",
+        "per_batch_consensus batch B2",
+    ]
+    normalized = {
+        b: pl.read_csv(o / b / p / f"{p}_normalized.csv.gz", infer_schema_length=None)
+        for b, p in (("B1", "BR00000001"), ("B2", "BR00000002"))
+    }
+    # level all: one selection over both plates, split back per plate and per batch
+    stacked = pl.concat(list(normalized.values()))
+    expected = cp.feature_select(
+        stacked, operations=["variance_threshold", "correlation_threshold"]
+    )
+    kept = expected.collect_schema().names()
+    for b, p in (("B1", "BR00000001"), ("B2", "BR00000002")):
+        part = pl.read_csv(o / b / p / f"{p}_together.csv.gz", infer_schema_length=None)
+        assert part.columns == kept
+        assert part["Metadata_Plate"].unique().to_list() == [p]
+        assert pl.read_csv(o / f"{b}_all.csv.gz", infer_schema_length=None).equals(part)
+        assert (o / "gct" / f"{b}_all.gct").read_text().startswith("#1.3\n")
+        # level batch: each batch (one plate here) selects on its own
+        alone = cp.feature_select(
+            normalized[b], operations=["variance_threshold", "correlation_threshold"]
+        )
+        mine = pl.read_csv(o / b / p / f"{p}_by_batch.csv.gz", infer_schema_length=None)
+        assert mine.columns == alone.collect_schema().names()
+        consensus = pl.read_csv(o / b / f"{b}_per_batch_consensus.csv.gz", infer_schema_length=None)
+        assert consensus.height == part["Metadata_broad_sample"].n_unique()
+    # CSV floats follow the recipe's float_format
+    text = (o / "B1" / "BR00000001" / "BR00000001_normalized.csv.gz").read_bytes()
+    import gzip
+
+    row = gzip.decompress(text).decode().splitlines()[1].split(",")
+    numbers = [v for v in row if v.replace(".", "").replace("-", "").replace("e", "").isdigit()]
+    assert numbers and all(
+        len(v.lstrip("-").split("e")[0].replace(".", "").lstrip("0")) <= 4 for v in numbers
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -70,7 +71,9 @@ def run_command(
     ran = sum(r.status == "ran" for r in report.results)
     skipped = len(report.results) - ran
     echo(f"\n{ran} step(s) run, {skipped} up to date; outputs in {loaded.output_dir}", quiet=quiet)
+    here = Path.cwd()
     for level, paths in sorted(report.outputs_by_level().items()):
         echo(f"level {level}:", quiet=quiet)
         for path in paths:
-            echo(f"  {path}", quiet=quiet)
+            shown = path.relative_to(here) if path.is_relative_to(here) else path
+            echo(f"  {shown}", quiet=quiet)

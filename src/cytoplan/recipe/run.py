@@ -640,7 +640,11 @@ def explain_recipe(recipe: Recipe | str | Path, *, plans: bool = True, **load_op
             and not first.lower().endswith(_SQLITE_SUFFIXES)
         )
         if plans and cheap:
-            plan_text = scan(first).explain()
-            lines.append("   input plan:")
-            lines.extend("     " + row for row in plan_text.splitlines())
+            frame = scan(first)
+            title = "input plan"
+            if step.op == "annotate" and len(task.inputs) == 1:
+                # joins with small side tables: the step's own plan is cheap to build
+                frame, title = _compute(task, frame), "plan"
+            lines.append(f"   {title}:")
+            lines.extend("     " + row for row in frame.explain().splitlines())
     return "\n".join(lines)
