@@ -287,3 +287,38 @@ def test_transform_before_fit(profiles: pl.DataFrame) -> None:
 def test_init_only_stores_parameters() -> None:
     selector = FeatureSelector(operations="nope", na_cutoff=7)  # type: ignore[arg-type]
     assert selector.operations == "nope" and selector.na_cutoff == 7
+
+
+def test_small_memory_limit_gives_the_same_decisions(profiles: pl.DataFrame) -> None:
+    """A tiny budget forces the streaming engine, one-column value-count blocks and
+    small correlation batches; decisions and report are unchanged."""
+    kwargs: dict[str, Any] = {
+        "operations": [
+            "drop_na_columns",
+            "frequency_threshold",
+            "variance_threshold",
+            "drop_outliers",
+            "noise_removal",
+            "correlation_threshold",
+        ],
+        "noise_removal_perturb_groups": "Metadata_group",
+        "noise_removal_stdev_cutoff": 50.0,
+        "outlier_cutoff": 2000.0,
+    }
+    roomy = _fit(profiles, **kwargs).dropped_
+    tight = _fit(profiles, memory_limit="1MiB", **kwargs).dropped_
+    assert tight.drop("value", "reason").equals(roomy.drop("value", "reason"))
+    np.testing.assert_allclose(tight["value"], roomy["value"], rtol=1e-12)
+
+
+def test_parquet_source_with_reference(tmp_path: Any, profiles: pl.DataFrame) -> None:
+    path = tmp_path / "p.parquet"
+    profiles.write_parquet(path, row_group_size=8)
+    kwargs: dict[str, Any] = {
+        "operations": ["variance_threshold", "correlation_threshold"],
+        "reference": "Metadata_control_type == 'negcon'",
+        "corr_threshold": 0.5,
+    }
+    from_file = _fit(pl.read_parquet(path), **kwargs)
+    scanned = FeatureSelector(**kwargs).fit(pl.scan_parquet(path))
+    assert scanned.dropped_["feature"].to_list() == from_file.dropped_["feature"].to_list()
