@@ -428,3 +428,12 @@ def test_reference_on_a_missing_column(wells: pl.DataFrame) -> None:
         normalize(wells.lazy(), reference="Metadata_pert_type == 'control'")
     with pytest.raises(ColumnNotFoundError, match="Metadata_x"):
         normalize(wells.lazy(), reference=pl.col("Metadata_x") == "a")
+
+
+def test_method_instance_and_fit_transform(wells: pl.DataFrame) -> None:
+    instance = MADRobustize(epsilon=0.5)
+    via_function = normalize(wells.lazy(), method=instance, reference=NEGCON).collect()
+    assert instance.stats_["scale"].equals(instance.stats_["mad"] + 0.5)
+    direct = MADRobustize(epsilon=0.5).fit_transform(wells.lazy(), reference=NEGCON).collect()
+    assert via_function.equals(direct)
+    assert repr(instance) == "MADRobustize(epsilon=0.5)"
