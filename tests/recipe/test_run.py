@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from cytoplan.recipe import RunReport, load_recipe, run_recipe
 from cytoplan.recipe.provenance import checksum
@@ -314,3 +315,28 @@ def test_batch_and_all_levels_across_two_batches_as_csv(
     assert numbers and all(
         len(v.lstrip("-").split("e")[0].replace(".", "").lstrip("0")) <= 4 for v in numbers
     )
+
+
+def test_a_failing_step_names_the_step_and_recipe_line(
+    cytoplan_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    from cytoplan.exceptions import CytoplanError
+
+    _, out = cytoplan_run
+    recipe = tmp_path / "fails.yml"
+    recipe.write_text(
+        "version: 1\n"
+        f"workspace: {out}\n"
+        "inputs:\n"
+        f"  single_cells: {BATCH}/*/*_augmented.parquet\n"
+        "steps:\n"
+        "  normalized:\n"
+        "    op: normalize\n"
+        "    reference: \"Metadata_nope == 'negcon'\"\n"
+    )
+    with pytest.raises(
+        CytoplanError, match=rf"normalized {BATCH}/BR00000001 \(recipe line 6\).*Metadata_nope"
+    ):
+        run_recipe(recipe, output_dir=tmp_path / "o")
+    leftovers = [p for p in (tmp_path / "o").rglob("*") if p.is_file()]
+    assert leftovers == []

@@ -36,7 +36,8 @@ def run_command(
     RECIPE is a profiling-recipe config (multi-document YAML) or a cytoplan
     recipe (version: 1). Outputs that are complete and whose inputs and recipe
     section did not change are skipped. Exit code 0 on success, 1 on a bad
-    recipe or a failed step (the message names the recipe file and line).
+    recipe or a failed step (the message names the recipe file and line), 2 on
+    wrong usage, 130 when interrupted (completed outputs are kept).
 
     \b
     Example:
@@ -65,6 +66,12 @@ def run_command(
 
     try:
         report = run_recipe(loaded, force=force, log=log)
+    except KeyboardInterrupt:
+        click.echo(
+            "interrupted: completed outputs are kept (no partial file); run again to resume",
+            err=True,
+        )
+        sys.exit(130)
     finally:
         if bar is not None:
             bar.close()

@@ -588,6 +588,10 @@ def run_recipe(
         except CytoplanError as error:
             msg = f"{task.label} (recipe line {task.step.line}): {error}"
             raise type(error)(msg) from error
+        except (pl.exceptions.PolarsError, OSError, ValueError) as error:
+            # an engine or file-system failure: reported with the step, never half-written
+            msg = f"{task.label} (recipe line {task.step.line}) failed: {error}"
+            raise CytoplanError(msg) from error
         seconds = time.perf_counter() - clock
         report.results.append(TaskResult(task, "ran", seconds))
         written = ", ".join(_display(recipe, o.path) for o in task.outputs)
