@@ -340,3 +340,32 @@ def test_a_failing_step_names_the_step_and_recipe_line(
         run_recipe(recipe, output_dir=tmp_path / "o")
     leftovers = [p for p in (tmp_path / "o").rglob("*") if p.is_file()]
     assert leftovers == []
+
+
+def test_temporary_files_of_a_killed_run_are_removed(
+    cytoplan_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    _, out = cytoplan_run
+    recipe = tmp_path / "one.yml"
+    recipe.write_text(
+        "version: 1\n"
+        f"workspace: {out}\n"
+        "inputs:\n"
+        f"  single_cells: {BATCH}/BR00000001/*_augmented.parquet\n"
+        "steps:\n"
+        "  normalized: {op: normalize}\n"
+    )
+    folder = tmp_path / "o" / BATCH / "BR00000001"
+    folder.mkdir(parents=True)
+    stale = [
+        folder / ".BR00000001_normalized.parquet.0123456789ab.tmp",
+        folder / ".BR00000001_normalized.parquet.manifest.json.ba9876543210.tmp",
+    ]
+    for path in stale:
+        path.write_bytes(b"PAR1 half written")
+    other = folder / ".unrelated.tmp"
+    other.write_bytes(b"not ours")
+    run_recipe(recipe, output_dir=tmp_path / "o")
+    assert not any(path.exists() for path in stale)
+    assert other.exists()
+    assert pl.read_parquet(folder / "BR00000001_normalized.parquet").height == 24

@@ -542,6 +542,20 @@ def _settings_temp() -> Path:
     return folder
 
 
+def _remove_stale_temporaries(tasks: list[Task]) -> None:
+    """Delete temporary files left beside outputs by a killed run (``.<name>.<id>.tmp``).
+
+    Writers use a temporary name and rename it when complete; a run killed with
+    SIGKILL cannot remove its temporary file, so the next run does.
+    """
+    for task in tasks:
+        for out in task.outputs:
+            for target in (out.path, manifest_path(out.path)):
+                if target.parent.is_dir():
+                    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+                        stale.unlink(missing_ok=True)
+
+
 def run_recipe(
     recipe: Recipe | str | Path,
     *,
@@ -574,6 +588,7 @@ def run_recipe(
         say(f"warning: {warning}")
     report = RunReport(recipe)
     tasks = plan(recipe)
+    _remove_stale_temporaries(tasks)
     for number, task in enumerate(tasks, 1):
         clock = time.perf_counter()
         inputs = _inputs_info(recipe, task)
