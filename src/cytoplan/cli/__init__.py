@@ -11,8 +11,11 @@ import click
 from cytoplan import __version__
 from cytoplan.cli.aggregate import aggregate_command
 from cytoplan.cli.annotate import annotate_command
+from cytoplan.cli.cell_locations import cell_locations_command
+from cytoplan.cli.collate import collate_command
 from cytoplan.cli.consensus import consensus_command
 from cytoplan.cli.convert import convert_command
+from cytoplan.cli.deepprofiler import deepprofiler_command
 from cytoplan.cli.explain import explain_command
 from cytoplan.cli.feature_select import feature_select_command
 from cytoplan.cli.inspect import inspect_command
@@ -46,5 +49,8 @@ for _command in (
     write_gct_command,
     run_command,
     explain_command,
+    collate_command,
+    deepprofiler_command,
+    cell_locations_command,
 ):
     main.add_command(_command)

@@ -1,8 +1,8 @@
 """pycytominer's ``cyto_utils.write_gct``: profiles as a GCT 1.3 file (for Morpheus).
 
-Written here with pandas and the ``csv`` module, byte for byte as pycytominer writes
-it (``str()`` of each value, ``nan`` for missing), to a temporary name renamed when
-complete.
+Written by :func:`cytoplan.io.gct.write_gct` (byte for byte as pycytominer writes it:
+``str()`` of each value, ``nan`` for missing), atomically; with ``feature_metadata``
+(an index-labelled pandas frame) the pandas layout is built here.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cytoplan.compat.pycytominer._frames import pycytominer_errors, to_lazy
 from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features
 from cytoplan.io._atomic import atomic_path
+from cytoplan.io.gct import write_gct as _write_gct
 
 __all__ = ["write_gct"]
 
@@ -44,6 +46,16 @@ def write_gct(
         msg = "Only version #1.3 is currently supported."
         raise ValueError(msg)
     feature_names = infer_cp_features(profiles) if features == "infer" else list(features)
+    if feature_metadata is None:
+        meta = (
+            infer_cp_features(profiles, metadata=True)
+            if meta_features == "infer"
+            else list(meta_features)
+        )
+        frame = to_lazy(profiles, [*meta, *feature_names]).collect()
+        with pycytominer_errors():
+            _write_gct(frame, output_file, features=feature_names, meta_features=meta)
+        return
     feature_df = profiles.loc[:, feature_names].reset_index(drop=True).transpose()
     meta_names = (
         infer_cp_features(profiles, metadata=True)

@@ -1,0 +1,89 @@
+"""``cytoplan deepprofiler INDEX PROFILE_DIR OUTPUT``: DeepProfiler npz files → a profile table."""
+
+from __future__ import annotations
+
+import click
+
+from cytoplan.cli._common import echo, float_format_option, quiet_option, reports_errors
+
+#: grouping keys per aggregation level
+LEVELS = {
+    "site": ["Metadata_Plate", "Metadata_Well", "Metadata_Site"],
+    "well": ["Metadata_Plate", "Metadata_Well"],
+    "plate": ["Metadata_Plate"],
+}
+
+
+@click.command("deepprofiler")
+@click.argument("index", type=click.Path(dir_okay=False))
+@click.argument("profile_dir", type=click.Path(file_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option(
+    "--level",
+    type=click.Choice(["single-cell", "site", "well", "plate"]),
+    default="well",
+    help="single-cell: every cell; else one profile per site, well or plate.",
+)
+@click.option("--method", type=click.Choice(["median", "mean"]), default="median")
+@click.option(
+    "--missing",
+    type=click.Choice(["raise", "skip"]),
+    default="raise",
+    help="A site listed in the index without its .npz file: fail, or leave it out.",
+)
+@click.option("--feature-prefix", default="DP", help="Feature prefix when the files name no model.")
+@float_format_option
+@quiet_option
+@reports_errors
+def deepprofiler_command(
+    index: str,
+    profile_dir: str,
+    output: str,
+    level: str,
+    method: str,
+    missing: str,
+    feature_prefix: str,
+    float_format: str | None,
+    quiet: bool,
+) -> None:
+    """Read DeepProfiler's per-site .npz features (one file at a time) and write profiles.
+
+    Index columns (all as text) and Location_Center_X/Y come first for single
+    cells; aggregated levels keep the grouping keys, Metadata_Object_Count and the
+    features (efficientnet_0, ...).
+
+    \b
+    Example:
+      cytoplan deepprofiler inputs/metadata/index.csv outputs/results/features wells.parquet
+    """
+    import polars as pl
+
+    from cytoplan.io.deepprofiler import LOCATION_COLUMNS, scan_deepprofiler
+    from cytoplan.io.sinks import write_profiles
+    from cytoplan.ops.aggregate import aggregate
+
+    cells = scan_deepprofiler(
+        index,
+        profile_dir,
+        missing=missing,  # type: ignore[arg-type]
+        fallback_feature_prefix=feature_prefix,
+    )
+    if level == "single-cell":
+        result = cells
+    else:
+        schema = cells.collect_schema()
+        features = [
+            name
+            for name, dtype in schema.items()
+            if dtype.is_numeric() and name not in LOCATION_COLUMNS
+        ]
+        counted = cells.with_columns(pl.lit(1).alias("Metadata_ObjectNumber"))
+        result = aggregate(
+            counted,
+            strata=LEVELS[level],
+            features=features,
+            method=method,  # type: ignore[arg-type]
+            object_count=True,
+        )
+    write_profiles(result, output, float_format=float_format)
+    echo(f"wrote {output}", quiet=quiet)
