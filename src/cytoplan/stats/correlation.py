@@ -7,13 +7,14 @@ holding an ``n × d`` table:
 
 * **Pearson** streams the rows in fixed-size batches and accumulates shifted
   cross-products (``X^T X`` with ``dsyrk``); the ``d × d`` result is all NumPy
-  keeps. The shift is each column's median in the first batch, so centering is
-  numerically stable (errors of order machine epsilon, not ``mean² / variance``)
-  and exactly constant columns give exactly zero variance (NaN correlations, as
-  pandas). When a batch holds a missing or infinite value the accumulator switches,
-  without restarting, to *pairwise-complete* sums (counts, sums and sums of squares
-  per pair of columns, as masked matrix products), which reproduce pandas'
-  ``DataFrame.corr()`` semantics: a pair uses the rows where both values are finite.
+  keeps. The shift is each column's mean in the first batch (its exact value when
+  the column is constant there), so centering is numerically stable (errors of
+  order machine epsilon, not ``mean² / variance``) and exactly constant columns
+  give exactly zero variance (NaN correlations, as pandas). When a batch holds a
+  missing or infinite value the accumulator switches, without restarting, to
+  *pairwise-complete* sums (counts, sums and sums of squares per pair of columns,
+  as masked matrix products), which reproduce pandas' ``DataFrame.corr()``
+  semantics: a pair uses the rows where both values are finite.
 * **Spearman** is Pearson on average ranks. Ranks are holistic, so the columns are
   split into blocks sized from the memory limit and each pair of blocks is
   correlated in turn (a single block when everything fits). With missing values
@@ -357,7 +358,10 @@ class _Accumulator:
         complete = bool(finite.all())
         if self.shift is None:
             if complete:
-                self.shift = np.median(values, axis=0)
+                # the first batch's mean; a column constant in it is shifted by its exact
+                # value, so an exactly constant column has exactly zero spread
+                low, high = values.min(axis=0), values.max(axis=0)
+                self.shift = np.where(low == high, low, values.mean(axis=0))
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns
