@@ -72,3 +72,34 @@ def test_missing_remote_input_is_a_source_error(
         monkeypatch.setenv(name, value)
     with pytest.raises(SourceError, match=r"nothing\.parquet"):
         checksum(f"s3://{BUCKET}/nothing.parquet")
+
+
+def test_storage_options_in_the_recipe(server: object, tmp_path: Path) -> None:
+    import yaml
+
+    options = server.storage_options()  # type: ignore[attr-defined]
+    table = pl.DataFrame(
+        {"Metadata_Plate": ["P9", "P9"], "Metadata_Well": ["A01", "A02"], "Cells_a": [1.0, 3.0]}
+    )
+    table.write_parquet(tmp_path / "w.parquet")
+    server.put(BUCKET, "B9/P9/P9.parquet", (tmp_path / "w.parquet").read_bytes())  # type: ignore[attr-defined]
+    recipe = tmp_path / "opts.yml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "workspace": str(tmp_path),
+                "inputs": {
+                    "single_cells": f"s3://{BUCKET}/B9/P9/P9.parquet",
+                    "storage_options": options,
+                },
+                "steps": {"standardized": {"op": "normalize", "method": "standardize"}},
+            }
+        )
+    )
+    report = run_recipe(recipe, output_dir=tmp_path / "o")
+    output = report.results[0].task.outputs[0].path
+    assert output == tmp_path / "o" / "B9" / "P9" / "P9_standardized.parquet"
+    assert pl.read_parquet(output)["Cells_a"].to_list() == [-1.0, 1.0]
+    manifest = json.loads(output.with_name(output.name + ".manifest.json").read_text())
+    assert manifest["inputs"][0]["method"] == "etag"

@@ -480,6 +480,7 @@ CYTOPLAN_SPEC: dict[str, Any] = {
         "barcode_platemap": "str",
         "platemap": "str",
         "external_metadata": "str",
+        "storage_options": "mapping",
     },
     "steps": "mapping",
 }
@@ -780,6 +781,7 @@ def _cytoplan_recipe(
         "float_format": output.get("float_format"),
         "compression": output.get("compression"),
         "warnings": [],
+        "storage_options": _as_plain(inputs.get("storage_options", {})),
     }
 
 

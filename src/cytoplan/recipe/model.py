@@ -164,6 +164,9 @@ class Recipe:
         Output compression (``gzip`` for ``.gz`` text; Parquet codec otherwise).
     warnings : list of str
         Sections accepted but not (yet) run, e.g. ``quality_control``.
+    storage_options : dict
+        Object-store options for remote inputs (``endpoint_url``, ``region``,
+        ``anon``, ...; see :func:`cytoplan.io.remote.storage_options_for`).
     """
 
     path: Path
@@ -177,6 +180,7 @@ class Recipe:
     float_format: str | None = None
     compression: str | None = None
     warnings: list[str] = field(default_factory=list)
+    storage_options: dict[str, Any] = field(default_factory=dict)
 
     def step(self, name: str) -> Step:
         """The step called ``name``."""

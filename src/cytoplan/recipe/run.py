@@ -273,7 +273,7 @@ def _inputs_info(recipe: Recipe, task: Task) -> list[dict[str, Any]]:
     entries = [(role, str(p)) for p in task.inputs] + _side_inputs(task)
     infos = []
     for kind, path in entries:
-        info = checksum(path)
+        info = checksum(path, storage_options=recipe.storage_options or None)
         infos.append({"role": kind, "path": _display(recipe, path), **info})
     return infos
 
@@ -333,26 +333,25 @@ def _features(step: Step, frame: pl.LazyFrame) -> Any:
     return step.features
 
 
-def _scan_inputs(task: Task, staging: Path) -> pl.LazyFrame:
+def _scan_inputs(recipe: Recipe, task: Task, staging: Path) -> pl.LazyFrame:
     from cytoplan.api import scan
 
+    options = recipe.storage_options or None
     frames: list[pl.LazyFrame] = []
     for source in task.inputs:
         text = str(source)
-        needs_staging = (
-            task.step.op == "aggregate"
-            and "://" not in text
-            and (text.lower().endswith(_SQLITE_SUFFIXES) or Path(text).is_dir())
+        needs_staging = task.step.op == "aggregate" and (
+            text.lower().endswith(_SQLITE_SUFFIXES) or ("://" not in text and Path(text).is_dir())
         )
         if needs_staging:
             # row stores are staged to Parquet once (DESIGN.md, contract 2)
             from cytoplan.io.convert import convert
 
             staged = staging / f"{len(frames)}.parquet"
-            convert(text, staged, progress=False)
+            convert(text, staged, progress=False, storage_options=options)
             frames.append(scan(staged))
         else:
-            frame = scan(text)
+            frame = scan(text, storage_options=options)
             if text.lower().endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")):
                 frame = _empty_text_columns_as_float(frame)
             frames.append(frame)
@@ -468,7 +467,7 @@ def _run_task(recipe: Recipe, task: Task, fingerprint: str, inputs: list[dict[st
     clock = time.perf_counter()
     base = _settings_temp()
     with tempfile.TemporaryDirectory(dir=base, prefix="cytoplan-staging-") as staging:
-        frame = _compute(task, _scan_inputs(task, Path(staging)))
+        frame = _compute(task, _scan_inputs(recipe, task, Path(staging)))
         if task.step.level != "plate" or len(task.outputs) > 1:
             frame = frame.collect().lazy()  # fitted once, split into several files
         shapes = {}
