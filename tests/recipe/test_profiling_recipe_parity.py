@@ -31,10 +31,10 @@ def _out(folder: Path, plate: str, suffix: str) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pycytominer.cyto_utils import output
+    from pycytominer.cyto_utils import output, write_gct
     from pycytominer.cyto_utils.cells import SingleCells
 
-    folder = tmp_path_factory.mktemp("pycytominer")
+    folder = tmp_path_factory.mktemp("pycytominer") / "profiles"
     metadata = WORKSPACE / "metadata"
     platemap = pd.read_csv(metadata / "platemaps" / BATCH / "platemap" / "platemap_1.txt", sep="\t")
     platemap.columns = [
@@ -97,6 +97,11 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
             image_features=True,
             operation=OPERATIONS,
         )
+        gct = folder.parent / "gct" / BATCH
+        gct.mkdir(parents=True)
+        stem = f"{BATCH}_normalized_feature_select_batch"
+        output(selected, str(gct / f"{stem}.csv.gz"), float_format=FMT, compression_options="gzip")
+        write_gct(profiles=selected, output_file=str(gct / f"{stem}.gct"))
         for plate in PLATES:
             part = selected.query("Metadata_Plate == @plate").reset_index(drop=True)
             output(
@@ -182,3 +187,31 @@ def test_every_level_has_the_same_text(
                 assert _same_metadata(a, b), (name, a, b)
             else:
                 assert a == b, (name, a, b)
+
+
+@pytest.mark.parametrize("suffix", [".csv.gz", ".gct"])
+def test_stacked_batch_table_and_gct(
+    profiling_run: tuple[object, Path], reference: Path, suffix: str
+) -> None:
+    """profiling-recipe's gct/<batch>/ outputs, with its Metadata_batch column."""
+    import gzip
+
+    _, ours_folder = profiling_run
+    name = f"{BATCH}_normalized_feature_select_batch{suffix}"
+    mine_path = ours_folder.parent / "gct" / BATCH / name
+    theirs_path = reference.parent / "gct" / BATCH / name
+    read = gzip.decompress if suffix.endswith(".gz") else (lambda data: data)
+    separator = "," if suffix.endswith(".gz") else "\t"
+    mine = [r.split(separator) for r in read(mine_path.read_bytes()).decode().splitlines()]
+    theirs = [r.split(separator) for r in read(theirs_path.read_bytes()).decode().splitlines()]
+    assert len(mine) == len(theirs) > 3
+    if suffix == ".gct":  # rows are features and metadata; columns are samples
+        for row_mine, row_theirs in zip(mine, theirs, strict=True):
+            assert row_mine[0] == row_theirs[0]
+            assert all(_same_metadata(a, b) for a, b in zip(row_mine, row_theirs, strict=True))
+        assert ["batch", "nan"] + [BATCH] * 48 in mine
+        return
+    assert mine[0] == theirs[0] and mine[0][-1] == "Metadata_batch"
+    for row_mine, row_theirs in zip(mine[1:], theirs[1:], strict=True):
+        for column, a, b in zip(mine[0], row_mine, row_theirs, strict=True):
+            assert a == b or (column.startswith("Metadata_") and _same_metadata(a, b))

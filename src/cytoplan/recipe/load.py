@@ -428,6 +428,7 @@ def _profiling_recipe(
                 output=per_plate + stem + ext,
                 stacked=stacked,
                 gct=gct,
+                batch_column="Metadata_batch" if level in ("batch", "all") else None,
                 params={
                     "operations": list(
                         fs.get(

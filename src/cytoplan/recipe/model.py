@@ -102,6 +102,10 @@ class Step:
         Path template of the stacked result of a batch/all-level step (``{batch}``).
     gct : str or None
         Path template of a GCT file of the stacked result.
+    batch_column : str or None
+        Batch/all-level steps: a metadata column holding each plate's batch,
+        added to the stacked input (profiling-recipe adds ``Metadata_batch``);
+        kept in stacked and GCT outputs, dropped from per-plate files.
     statistics : str or None
         ``normalize`` only: path template of saved statistics to apply instead of
         fitting (:meth:`~cytoplan.ops.normalize.Normalizer.load`).
@@ -124,6 +128,7 @@ class Step:
     output: str | None = None
     stacked: str | None = None
     gct: str | None = None
+    batch_column: str | None = None
     statistics: str | None = None
     save_statistics: str | None = None
     params: dict[str, Any] = field(default_factory=dict)

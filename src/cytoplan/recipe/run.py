@@ -338,7 +338,8 @@ def _scan_inputs(recipe: Recipe, task: Task, staging: Path) -> pl.LazyFrame:
 
     options = recipe.storage_options or None
     frames: list[pl.LazyFrame] = []
-    for source in task.inputs:
+    per_plate = len(task.inputs) == len(task.plates)
+    for index, source in enumerate(task.inputs):
         text = str(source)
         needs_staging = task.step.op == "aggregate" and (
             text.lower().endswith(_SQLITE_SUFFIXES) or ("://" not in text and Path(text).is_dir())
@@ -354,6 +355,9 @@ def _scan_inputs(recipe: Recipe, task: Task, staging: Path) -> pl.LazyFrame:
             frame = scan(text, storage_options=options)
             if text.lower().endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")):
                 frame = _empty_text_columns_as_float(frame)
+            if task.step.batch_column and per_plate:
+                batch = pl.lit(task.plates[index].batch, dtype=pl.String)
+                frame = frame.with_columns(batch.alias(task.step.batch_column))
             frames.append(frame)
     if len(frames) == 1:
         return frames[0]
@@ -425,8 +429,10 @@ def _normalize_with_saved_statistics(
 
 
 def _subset(frame: pl.LazyFrame, out: OutputFile, task: Task) -> pl.LazyFrame:
-    covers_all = len(out.plates) == len(task.plates)
-    if covers_all:
+    column = task.step.batch_column
+    if out.kind == "plate" and column and column in frame.collect_schema():
+        frame = frame.drop(column)
+    if len(out.plates) == len(task.plates):
         return frame
     if PLATE_COLUMN not in frame.collect_schema():
         msg = f"step {task.step.name}: cannot split its result by plate: no {PLATE_COLUMN} column"
