@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -47,7 +46,6 @@ __all__ = [
     "release",
 ]
 
-_COPY_CHUNK = 16 << 20
 #: Bytes fetched per ranged request; SQLite pages (4–64 KiB) are served from these blocks.
 DEFAULT_BLOCK_SIZE = 1 << 20
 
@@ -107,16 +105,13 @@ def cached_copy(
         if cached == {"url": url, **identity} and target.stat().st_size == identity["size"]:
             return target
     fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{key}-", suffix=".part")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as out:
-
-            def download() -> None:
-                out.seek(0)
-                out.truncate()
-                with fs.open(url, "rb", block_size=_COPY_CHUNK, cache_type="none") as src:
-                    shutil.copyfileobj(src, out, length=_COPY_CHUNK)
-
-            remote.retrying(download, url=url)
+        # s3fs fetches large objects in concurrent ranged chunks
+        remote.retrying(lambda: fs.get_file(url, tmp), url=url)
+        if identity["size"] is not None and Path(tmp).stat().st_size != identity["size"]:
+            msg = f"downloading {url!r} was cut short; run again"
+            raise SourceError(msg)
         Path(tmp).replace(target)
         sidecar.write_text(json.dumps({"url": url, **identity}))
     except BaseException:

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from types import TracebackType
 
 __all__ = ["LocalS3Server", "Request"]
@@ -54,35 +55,61 @@ class _Middleware:
         self.lock = threading.Lock()
         self.requests: list[Request] = []
         self.faults: dict[str, list[int]] = {}
+        self.in_flight = 0
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "")
         with self.lock:
             pending = self.faults.get(path)
             fault = pending.pop(0) if pending else None
+            self.in_flight += 1
         if fault is not None:
             code = _FAULT_CODES.get(fault, "InternalError")
             body = f"<Error><Code>{code}</Code><Message>injected fault</Message></Error>".encode()
             headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
             start_response(f"{fault} {code}", headers)
-            self._record(method, path, environ, fault, len(body))
-            return [body]
+            return self._counted(method, path, environ, [fault], [body])
         status: list[int] = []
 
         def recording_start(code: str, headers: Any, *rest: Any) -> Any:
             status.append(int(code.split()[0]))
             return start_response(code, headers, *rest)
 
-        chunks = list(self.app(environ, recording_start))
-        self._record(method, path, environ, status[0] if status else 0, sum(map(len, chunks)))
-        return chunks
+        try:
+            body_iter = self.app(environ, recording_start)
+        except BaseException:
+            with self.lock:
+                self.in_flight -= 1
+            raise
+        return self._counted(method, path, environ, status, body_iter)
 
-    def _record(self, method: str, path: str, environ: dict[str, Any], status: int, n: int) -> None:
-        with self.lock:
-            self.requests.append(Request(method, path, environ.get("HTTP_RANGE"), status, n))
+    def _counted(
+        self,
+        method: str,
+        path: str,
+        environ: dict[str, Any],
+        status: list[int],
+        body: Iterable[bytes],
+    ) -> Iterator[bytes]:
+        """Yield the body; count a chunk once the server has written it to the socket.
 
-
+        A client that hangs up early (e.g. after the headers of a full GET) is
+        charged only for what was sent.
+        """
+        sent = 0
+        try:
+            for chunk in body:
+                yield chunk
+                sent += len(chunk)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            code = status[0] if status else 0
+            with self.lock:
+                self.requests.append(Request(method, path, environ.get("HTTP_RANGE"), code, sent))
+                self.in_flight -= 1
 class LocalS3Server:
     """moto's S3 on ``127.0.0.1`` with a free port; a context manager.
 
@@ -197,12 +224,16 @@ class LocalS3Server:
     def requests(self) -> list[Request]:
         """Every request answered since the last :meth:`reset_log`."""
         assert self._middleware is not None, "start() the server first"
+        deadline = time.monotonic() + 5.0
+        while self._middleware.in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)  # a response the client has read may still be closing
         with self._middleware.lock:
             return list(self._middleware.requests)
 
     def reset_log(self) -> None:
         """Forget the requests recorded so far."""
         assert self._middleware is not None, "start() the server first"
+        self.requests  # noqa: B018 - wait for responses still closing
         with self._middleware.lock:
             self._middleware.requests.clear()
 
