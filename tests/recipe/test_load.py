@@ -234,3 +234,44 @@ def test_recipe_reference_page_is_generated_from_the_schema() -> None:
     for op in OPS:
         for name in op_parameters(op):
             assert f"| `{name}` |" in text
+
+
+def test_sections_not_run_yet_are_reported_with_their_lines(tmp_path: Path) -> None:
+    path = _profiling_with(
+        tmp_path, "  fields: all\n", "  fields: all\n  image_feature_categories:\n    - Count\n"
+    )
+    text = path.read_text().replace(
+        "  subgroups: false\n  min_cells: 1\nnormalize_negcon",
+        "  subgroups: true\n  min_cells: 1\nnormalize_negcon",
+    )
+    path.write_text(text)
+    recipe = load_recipe(path, workspace=WORKSPACE)
+    categories = _line_of(path, "image_feature_categories:")
+    subgroups = _line_of(path, "subgroups: true")
+    joined = "\n".join(recipe.warnings)
+    assert (
+        f"recipe.yml:{categories}: aggregate.image_feature_categories is not yet supported"
+        in joined
+    )
+    assert f"recipe.yml:{subgroups}: normalize.subgroups is not yet supported" in joined
+    assert len(recipe.warnings) == 3
+
+
+def test_perform_false_and_min_cells(tmp_path: Path) -> None:
+    text = PROFILING_RECIPE.read_text()
+    text = text.replace("normalize_negcon:\n  perform: true", "normalize_negcon:\n  perform: false")
+    text = text.replace(
+        "feature_select_negcon:\n  perform: true", "feature_select_negcon:\n  perform: false"
+    )
+    text = text.replace("  min_cells: 1\nnormalize_negcon", "  min_cells: 5\nnormalize_negcon")
+    recipe = load_recipe(_write(tmp_path, text), workspace=WORKSPACE)
+    assert [s.name for s in recipe.steps] == [
+        "aggregate",
+        "annotate",
+        "normalize",
+        "feature_select",
+    ]
+    assert recipe.step("normalize").params["reference"] == "Metadata_Object_Count >= 5"
+    broken = text.replace("normalize:\n  perform: true", "normalize:\n  perform: false")
+    with pytest.raises(RecipeError, match=r"feature_select reads normalize's output"):
+        load_recipe(_write(tmp_path, broken, "b.yml"), workspace=WORKSPACE)
