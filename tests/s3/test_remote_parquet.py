@@ -194,3 +194,14 @@ def test_transient_errors_are_retried(
     gets = [r.status for r in requests if r.method == "GET"]
     assert gets[:3] == [500, 500, 500]
     assert set(gets[3:]) == {206}
+
+
+def test_plain_http_urls(s3_server: LocalS3Server, prefix: str) -> None:
+    """``https://bucket.s3.amazonaws.com/key``-style URLs: here the server's path-style URL."""
+    frame = wide_plate("BR6", n_features=2, seed=6)
+    s3_server.put(GALLERY, f"{prefix}/p.parquet", parquet_bytes(frame), public=True)
+    url = f"{s3_server.endpoint}/{GALLERY}/{prefix}/p.parquet"
+    assert scan_profiles(url).collect().equals(frame)
+    missing = f"{s3_server.endpoint}/{GALLERY}/{prefix}/none.parquet"
+    with pytest.raises(SourceError, match=rf"not found: '{missing}'"):
+        scan_profiles(missing)

@@ -120,3 +120,21 @@ def test_convert_sqlite_from_s3_to_s3(
     remote_cells = scan_profiles(dest, storage_options=credentialed).collect()
     assert remote_cells.equals(pl.read_parquet(local))
     assert report.rows == remote_cells.height > 0
+
+
+def test_upload_tree_keeps_relative_paths(
+    s3_server: LocalS3Server, prefix: str, credentialed: dict, tmp_path: Path
+) -> None:
+    (tmp_path / "B1/P1").mkdir(parents=True)
+    (tmp_path / "B1/P1/P1.parquet").write_bytes(b"one")
+    (tmp_path / "B1/P1/P1.parquet.manifest.json").write_text("{}")
+    (tmp_path / "top.csv").write_text("a\n")
+    written = remote.upload_tree(tmp_path, f"s3://{PRIVATE}/{prefix}/run/", credentialed)
+    keys = [f"{prefix}/run/B1/P1/P1.parquet", f"{prefix}/run/B1/P1/P1.parquet.manifest.json",
+            f"{prefix}/run/top.csv"]  # fmt: skip
+    assert written == [f"s3://{PRIVATE}/{k}" for k in keys]
+    assert s3_server.keys(PRIVATE, f"{prefix}/") == keys
+    body = s3_server.client().get_object(Bucket=PRIVATE, Key=keys[0])["Body"].read()
+    assert body == b"one"
+    with pytest.raises(SourceError, match="not a folder"):
+        remote.upload_tree(tmp_path / "top.csv", f"s3://{PRIVATE}/{prefix}/x", credentialed)

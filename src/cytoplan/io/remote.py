@@ -66,6 +66,7 @@ __all__ = [
     "split_url",
     "storage_options_for",
     "upload_file",
+    "upload_tree",
 ]
 
 GALLERY_BUCKET = "cellpainting-gallery"
@@ -430,3 +431,25 @@ def upload_file(
         with contextlib.suppress(Exception):  # the temporary key may not exist
             fs.rm_file(tmp)
     return url
+
+
+def upload_tree(
+    local: str | Path, url: str, storage_options: Mapping[str, object] | None = None
+) -> list[str]:
+    """Upload every file under the folder ``local`` to the prefix ``url``, each atomically.
+
+    Keeps relative paths (``local/a/b.parquet`` → ``<url>/a/b.parquet``), in sorted
+    order, with :func:`upload_file`: an interrupted upload leaves complete objects
+    only. Returns the URLs written. This is how a run computed in a local staging
+    folder (e.g. a recipe's outputs and manifests) is published to a bucket.
+    """
+    root = Path(local)
+    if not root.is_dir():
+        msg = f"cannot upload {str(root)!r}: not a folder"
+        raise SourceError(msg)
+    prefix = url.rstrip("/")
+    written = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        target = f"{prefix}/{path.relative_to(root).as_posix()}"
+        written.append(upload_file(path, target, storage_options))
+    return written
