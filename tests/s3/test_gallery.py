@@ -86,3 +86,11 @@ def test_platemap_load_data_and_sqlite(
         WORKSPACE / f"backend/{BATCH}/{PLATES[0]}/{PLATES[0]}.sqlite"
     )
     assert remote_cells.collect().equals(local_cells.collect())
+
+
+def test_sqlite_tables_of_a_plate(gallery: Gallery) -> None:
+    pytest.importorskip("apsw")
+    tables = {t.name: t for t in gallery.sqlite_tables(BATCH, PLATES[0])}
+    assert sorted(tables) == ["Cells", "Cytoplasm", "Image", "Nuclei"]
+    assert "Metadata_Well" in tables["Image"].columns
+    assert tables["Cells"].max_rowid == tables["Nuclei"].max_rowid > 0

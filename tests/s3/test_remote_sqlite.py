@@ -109,3 +109,23 @@ def test_ranged_reads_fetch_only_the_pages_a_query_needs(
 
     with pytest.raises(SourceError, match="query on"):
         _remote_sqlite.ranged_query(url, "select * from no_such_table", anonymous)
+
+
+def test_sqlite_tables_reads_schema_and_row_counts_without_the_file(
+    s3_server: LocalS3Server, prefix: str, anonymous: dict
+) -> None:
+    pytest.importorskip("apsw")
+    import sqlite3
+
+    key = f"{prefix}/BR00000002.sqlite"
+    s3_server.put(GALLERY, key, PLATE_2.read_bytes(), public=True)
+    tables, ranged = _remote_sqlite.sqlite_tables(f"s3://{GALLERY}/{key}", anonymous)
+    with sqlite3.connect(PLATE_2) as local:
+        names = [r[0] for r in local.execute("select name from sqlite_master where type='table'")]
+        for info in tables:
+            columns = tuple(r[1] for r in local.execute(f'pragma table_info("{info.name}")'))
+            count = local.execute(f'select count(*) from "{info.name}"').fetchone()[0]
+            assert info.columns == columns
+            assert info.max_rowid == count
+    assert [t.name for t in tables] == sorted(names)
+    assert ranged.stats.bytes < PLATE_2.stat().st_size

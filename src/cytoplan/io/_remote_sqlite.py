@@ -39,11 +39,13 @@ from cytoplan.io import remote
 
 __all__ = [
     "RangedFile",
+    "TableInfo",
     "cache_folder",
     "cached_copy",
     "connect_ranged",
     "ranged_query",
     "release",
+    "sqlite_tables",
 ]
 
 #: Bytes fetched per ranged request; SQLite pages (4–64 KiB) are served from these blocks.
@@ -340,3 +342,52 @@ def ranged_query(
         connection.close()
         release(ranged)
     return rows, names, ranged
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One table of a remote SQLite file, read without downloading it."""
+
+    name: str
+    columns: tuple[str, ...]
+    max_rowid: int | None  # the row count when rows were only appended (CellProfiler's case)
+
+
+def sqlite_tables(
+    url: str,
+    storage_options: Mapping[str, object] | None = None,
+    *,
+    block_size: int = 64 * 1024,
+) -> tuple[list[TableInfo], RangedFile]:
+    """Tables, columns and ``max(rowid)`` of a remote SQLite file, over ranged reads.
+
+    Reads the schema and the right-most path of each table's b-tree (``max(rowid)``
+    instead of ``count(*)``, which would read every page), so a multi-GB plate
+    costs a few small requests. Returns the tables (sorted by name) and the
+    :class:`RangedFile` whose ``stats`` count the bytes read.
+    """
+    apsw = _apsw()
+    connection, ranged = connect_ranged(url, storage_options, block_size=block_size)
+    try:
+        names = [
+            row[0]
+            for row in connection.execute(
+                "select name from sqlite_master where type = 'table' order by name"
+            )
+        ]
+        tables = []
+        for name in names:
+            quoted = '"' + name.replace('"', '""') + '"'
+            columns = tuple(row[1] for row in connection.execute(f"pragma table_info({quoted})"))
+            try:
+                top = connection.execute(f"select max(rowid) from {quoted}").fetchone()[0]
+            except apsw.SQLError:  # WITHOUT ROWID tables
+                top = None
+            tables.append(TableInfo(name, columns, top))
+    except apsw.Error as err:
+        msg = f"reading the tables of {url!r} failed: {err}"
+        raise SourceError(msg) from err
+    finally:
+        connection.close()
+        release(ranged)
+    return tables, ranged

@@ -43,6 +43,8 @@ from cytoplan.io import remote
 if TYPE_CHECKING:
     import polars as pl
 
+    from cytoplan.io._remote_sqlite import TableInfo
+
 __all__ = ["Gallery"]
 
 Area = Literal["profiles", "backend", "load_data_csv", "analysis", "platemaps"]
@@ -202,6 +204,19 @@ class Gallery:
         return read_text_table(
             self.platemap_path(batch, names[0]), storage_options=_plain(self.storage_options)
         )
+
+    def sqlite_tables(self, batch: str, plate: str) -> list[TableInfo]:
+        """Tables, columns and row counts (``max(rowid)``) of a plate's SQLite file.
+
+        Read with ranged requests (needs ``apsw``): a few hundred KB, whatever the
+        file's size. Scan the cells with
+        :func:`cytoplan.io.sqlite.scan_cellprofiler_sqlite` on :meth:`sqlite_path`
+        (downloaded once into the cache).
+        """
+        from cytoplan.io._remote_sqlite import sqlite_tables
+
+        tables, _ = sqlite_tables(self.sqlite_path(batch, plate), self.storage_options)
+        return tables
 
     def load_data(self, batch: str, plate: str, *, illum: bool = False) -> pl.LazyFrame:
         """A plate's ``load_data[_with_illum].csv`` (``.csv.gz`` tried first), all text."""
