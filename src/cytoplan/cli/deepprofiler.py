@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import click
 
 from cytoplan.cli._common import echo, float_format_option, quiet_option, reports_errors
@@ -69,21 +72,29 @@ def deepprofiler_command(
         fallback_feature_prefix=feature_prefix,
     )
     if level == "single-cell":
-        result = cells
-    else:
-        schema = cells.collect_schema()
-        features = [
-            name
-            for name, dtype in schema.items()
-            if dtype.is_numeric() and name not in LOCATION_COLUMNS
-        ]
-        counted = cells.with_columns(pl.lit(1).alias("Metadata_ObjectNumber"))
+        write_profiles(cells, output, float_format=float_format)
+        echo(f"wrote {output}", quiet=quiet)
+        return
+    schema = cells.collect_schema()
+    features = [
+        name
+        for name, dtype in schema.items()
+        if dtype.is_numeric() and name not in LOCATION_COLUMNS
+    ]
+    with tempfile.TemporaryDirectory(dir=Path(output).resolve().parent) as scratch:
+        source = cells
+        if method == "median":
+            # exact medians read the table once per column block: stage the npz files
+            # to Parquet once (streamed), so each block is a cheap column projection
+            staged = Path(scratch) / "cells.parquet"
+            cells.sink_parquet(staged, row_group_size=8192)
+            source = pl.scan_parquet(staged)
         result = aggregate(
-            counted,
+            source.with_columns(pl.lit(1).alias("Metadata_ObjectNumber")),
             strata=LEVELS[level],
             features=features,
             method=method,  # type: ignore[arg-type]
             object_count=True,
         )
-    write_profiles(result, output, float_format=float_format)
+        write_profiles(result, output, float_format=float_format)
     echo(f"wrote {output}", quiet=quiet)

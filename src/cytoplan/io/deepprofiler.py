@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = [
     "INDEX_KEYS",
     "LOCATION_COLUMNS",
+    "feature_prefix",
+    "metadata_columns",
     "npz_path",
     "read_index",
     "read_npz",
@@ -150,7 +152,12 @@ def read_npz(path: str | Path) -> dict[str, Any]:
     return arrays
 
 
-def _prefix(metadata: dict[str, Any] | None, fallback: str) -> str:
+def feature_prefix(metadata: dict[str, Any] | None, fallback: str) -> str:
+    """The feature name prefix: the metadata's ``Model``, else ``fallback``.
+
+    >>> feature_prefix({"Model": "efficientnet"}, "DP"), feature_prefix(None, "DP")
+    ('efficientnet', 'DP')
+    """
     if metadata and "Model" in metadata:
         model = metadata["Model"]
         if isinstance(model, (list, tuple)) or hasattr(model, "shape"):
@@ -166,11 +173,16 @@ def _feature_frame(features: np.ndarray, prefix: str | None) -> pl.DataFrame:
     if values.ndim == 1:
         values = values.reshape(-1, 1)
     names = [f"{prefix}_{i}" if prefix is not None else str(i) for i in range(values.shape[1])]
-    return pl.DataFrame(values, schema=dict.fromkeys(names, pl.Float64), orient="row")
+    return pl.from_numpy(np.asfortranarray(values), schema=names, orient="row")
 
 
-def _metadata_frame(metadata: dict[str, Any], n: int) -> pl.DataFrame:
-    columns = {}
+def metadata_columns(metadata: dict[str, Any], n: int) -> dict[str, list[str]]:
+    """A site's metadata dict as ``Metadata_*`` text columns of ``n`` values each.
+
+    >>> metadata_columns({"Plate": "P1", "Metadata_Well": "A01"}, 2)
+    {'Metadata_Plate': ['P1', 'P1'], 'Metadata_Well': ['A01', 'A01']}
+    """
+    columns: dict[str, list[str]] = {}
     for key, value in metadata.items():
         name = key if str(key).startswith("Metadata_") else f"Metadata_{key}"
         if isinstance(value, (list, tuple)) or hasattr(value, "shape"):
@@ -179,8 +191,13 @@ def _metadata_frame(metadata: dict[str, Any], n: int) -> pl.DataFrame:
                 items = [str(value)] * n
         else:
             items = [str(value)] * n
-        columns[name] = pl.Series(name, items, dtype=pl.String)
-    return pl.DataFrame(columns) if columns else pl.DataFrame(schema={})
+        columns[name] = items
+    return columns
+
+
+def _metadata_frame(metadata: dict[str, Any], n: int) -> pl.DataFrame:
+    columns = metadata_columns(metadata, n)
+    return pl.DataFrame(columns, schema=dict.fromkeys(columns, pl.String))
 
 
 def read_npz_features(
@@ -197,7 +214,7 @@ def read_npz_features(
         return _feature_frame(arrays["features"], None)
     meta = arrays.get("metadata")
     meta = meta if isinstance(meta, dict) else None
-    features = _feature_frame(arrays["features"], _prefix(meta, fallback_feature_prefix))
+    features = _feature_frame(arrays["features"], feature_prefix(meta, fallback_feature_prefix))
     if meta is None:
         return features
     return pl.concat([_metadata_frame(meta, features.height), features], how="horizontal")
@@ -245,7 +262,7 @@ def read_npz_site(
     arrays = read_npz(path)
     meta = arrays.get("metadata")
     meta = meta if isinstance(meta, dict) else None
-    features = _feature_frame(arrays["features"], _prefix(meta, fallback_feature_prefix))
+    features = _feature_frame(arrays["features"], feature_prefix(meta, fallback_feature_prefix))
     parts = []
     if keys:
         parts.append(

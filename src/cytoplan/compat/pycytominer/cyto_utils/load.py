@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from cytoplan.compat.pycytominer._frames import pycytominer_errors
 from cytoplan.compat.pycytominer.cyto_utils.anndata_utils import AnnDataLike
 from cytoplan.io.profiles import infer_separator
 
@@ -214,35 +215,29 @@ def load_npz_features(
 ) -> pd.DataFrame:
     """DeepProfiler features of one site (``<prefix>_<i>`` columns after metadata).
 
-    A missing file gives an empty DataFrame. See :func:`cytoplan.io.deepprofiler.read_npz_features`.
+    The file is read by :func:`cytoplan.io.deepprofiler.read_npz`; features keep the
+    file's dtype (float32). A missing file gives an empty DataFrame.
     """
-    from cytoplan.io.deepprofiler import read_npz_features
+    from cytoplan.io.deepprofiler import feature_prefix, metadata_columns, read_npz
 
     if not pathlib.Path(npz_file).exists():
         return pd.DataFrame([])
-    frame = read_npz_features(
-        npz_file, fallback_feature_prefix=fallback_feature_prefix, metadata=metadata
-    )
-    out = frame.to_pandas()
-    import numpy as np
-
-    with np.load(npz_file, allow_pickle=True) as npz:
-        dtype = npz["features"].dtype
-    n_features = int(npz_shape(npz_file)[1]) if metadata else out.shape[1]
-    feature_columns = list(out.columns[out.shape[1] - n_features :])
-    out[feature_columns] = out[feature_columns].astype(dtype)
+    with pycytominer_errors():
+        arrays = read_npz(npz_file)
+    df = pd.DataFrame(arrays["features"])
     if not metadata:
-        out.columns = pd.Index([int(name) for name in out.columns])
-    return out
-
-
-def npz_shape(npz_file: str) -> tuple[int, ...]:
-    """Shape of the ``features`` array of a DeepProfiler npz file."""
-    import numpy as np
-
-    with np.load(npz_file, allow_pickle=True) as npz:
-        shape = npz["features"].shape
-    return tuple(int(x) for x in shape) if len(shape) == 2 else (int(shape[0]), 1)
+        return df
+    meta = arrays.get("metadata")
+    meta = meta if isinstance(meta, dict) else None
+    prefix = feature_prefix(meta, fallback_feature_prefix)
+    df.columns = pd.Index(
+        [f"{prefix}_{x}" if not str(x).startswith(prefix) else x for x in df.columns]
+    )
+    if meta is None:
+        return df
+    columns = metadata_columns(meta, df.shape[0])
+    meta_df = pd.DataFrame(columns, index=range(df.shape[0]), dtype=str)
+    return meta_df.merge(df, how="outer", left_index=True, right_index=True)
 
 
 def load_npz_locations(
@@ -257,10 +252,8 @@ def load_npz_locations(
 
     if not pathlib.Path(npz_file).exists():
         return pd.DataFrame([])
-    try:
+    with pycytominer_errors():
         frame = read_npz_locations(
             npz_file, x_index=location_x_col_index, y_index=location_y_col_index
         )
-    except IndexError:
-        raise
-    return frame.to_pandas()
+    return pd.DataFrame({name: frame.get_column(name).to_numpy() for name in frame.columns})
