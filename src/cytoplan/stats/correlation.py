@@ -569,20 +569,71 @@ class _SpearmanKernel(_Kernel):
         import numpy as np
 
         n = xa.shape[0]
-        valid_a, valid_b = ~np.isnan(xa), ~np.isnan(xb)
-        full_a = np.asarray(valid_a.all(axis=0))
-        full_b = np.asarray(valid_b.all(axis=0))
+        full_a = np.asarray((~np.isnan(xa)).all(axis=0))
+        full_b = np.asarray((~np.isnan(xb)).all(axis=0))
         result = np.full((xa.shape[1], xb.shape[1]), np.nan)
         fa, fb = np.flatnonzero(full_a), np.flatnonzero(full_b)
         if fa.size and fb.size and n > 0:
             ra = _average_ranks(xa[:, fa]) - (n + 1) / 2.0
             rb = ra if same else _average_ranks(xb[:, fb]) - (n + 1) / 2.0
             result[np.ix_(fa, fb)] = _cosine(ra, rb)
+        if n == 0 or (full_a.all() and full_b.all()):
+            return result
+        # pairs with a missing value: each x (column of xa) against many y at once
+        everything = _RankIndex(xb)
+        partial = np.flatnonzero(~full_b)
+        with_missing = _RankIndex(xb[:, partial]) if partial.size else None
         for i in range(xa.shape[1]):
-            targets = np.arange(xb.shape[1]) if not full_a[i] else np.flatnonzero(~full_b)
-            if targets.size:
-                result[i, targets] = _spearman_one_vs_many(xa[:, i], xb[:, targets])
+            if not full_a[i]:
+                result[i] = _spearman_one_vs_many(xa[:, i], everything)
+            elif with_missing is not None:
+                result[i, partial] = _spearman_one_vs_many(xa[:, i], with_missing)
         return result
+
+
+class _RankIndex:
+    """Columns sorted once, to rank them quickly on many different row subsets.
+
+    ``ranks_within(rows)`` gives, for every column, the average ranks of its values
+    among the rows in ``rows`` where it is not missing (pandas' ``rank_1d`` of the
+    pairwise-complete rows) by counting, along each column's sorted order, how many
+    chosen rows come before each tie group: no sorting per subset. Arrays are stored
+    one column per row (``m × n``) so that every count runs over contiguous memory.
+    """
+
+    def __init__(self, values: NDArray[np.float64]) -> None:
+        import numpy as np
+
+        t = np.ascontiguousarray(values.T)
+        m, n = t.shape
+        self.m, self.n = m, n
+        self.valid = ~np.isnan(t)
+        self.order = np.argsort(t, axis=1, kind="stable")  # missing values last
+        ordered = np.take_along_axis(t, self.order, axis=1)
+        self.position = np.empty_like(self.order)
+        np.put_along_axis(self.position, self.order, np.arange(n)[None, :], axis=1)
+        # tie groups along each sorted column: [start, stop) indices, per position
+        new = np.ones((m, n), dtype=bool)
+        new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        index = np.arange(n)[None, :]
+        self.start = np.maximum.accumulate(np.where(new, index, 0), axis=1)
+        last = np.ones((m, n), dtype=bool)
+        last[:, :-1] = new[:, 1:]
+        stop = np.where(last, index + 1, n)
+        self.stop = np.minimum.accumulate(stop[:, ::-1], axis=1)[:, ::-1]
+        self.valid_sorted = np.take_along_axis(self.valid, self.order, axis=1)
+
+    def ranks_within(self, rows: NDArray[np.bool_]) -> NDArray[np.float64]:
+        """``m × n`` average ranks (in row order) over ``rows`` and each column's values."""
+        import numpy as np
+
+        chosen = rows[self.order] & self.valid_sorted
+        counts = np.zeros((self.m, self.n + 1), dtype=np.int32)
+        np.cumsum(chosen, axis=1, dtype=np.int32, out=counts[:, 1:])
+        before = np.take_along_axis(counts, self.start, axis=1)
+        tied = np.take_along_axis(counts, self.stop, axis=1) - before
+        ranks = before + (tied + 1) / 2.0
+        return np.take_along_axis(ranks, self.position, axis=1)
 
 
 def _cosine(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -597,35 +648,35 @@ def _cosine(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float6
     return result
 
 
-def _spearman_one_vs_many(x: NDArray[np.float64], ys: NDArray[np.float64]) -> NDArray[np.float64]:
+def _spearman_one_vs_many(x: NDArray[np.float64], ys: _RankIndex) -> NDArray[np.float64]:
     """Spearman of ``x`` with every column of ``ys``, each on its pairwise-complete rows."""
     import numpy as np
 
     rows = ~np.isnan(x)
-    x, ys = x[rows], ys[rows]
-    if x.size == 0:
-        return np.full(ys.shape[1], np.nan)
-    order = np.argsort(x, kind="stable")
-    x, ys = x[order], ys[order]
-    valid = ~np.isnan(ys)
-    # counts[k] = valid rows of each y among the first k rows (sorted by x)
-    counts = np.zeros((x.size + 1, ys.shape[1]))
-    np.cumsum(valid, axis=0, dtype=np.float64, out=counts[1:])
-    # tie groups of x: every row's group starts at first[group] and ends before end[group]
-    starts = np.r_[True, x[1:] != x[:-1]]
+    if not rows.any():
+        return np.full(ys.m, np.nan)
+    valid = rows[None, :] & ys.valid  # m × n: the pairwise-complete rows of every pair
+    rank_y = ys.ranks_within(rows)
+    # ranks of x on each pair's rows: count, along x's sorted order, the valid rows
+    order = np.argsort(np.where(rows, x, np.inf), kind="stable")[: int(rows.sum())]
+    xs = x[order]
+    counts = np.zeros((ys.m, xs.size + 1), dtype=np.int32)
+    np.cumsum(valid[:, order], axis=1, dtype=np.int32, out=counts[:, 1:])
+    starts = np.r_[True, xs[1:] != xs[:-1]]
     group = np.cumsum(starts) - 1
     first = np.flatnonzero(starts)
-    end = np.r_[first[1:], x.size]
-    before = counts[first[group]]
-    tied = counts[end[group]] - before
-    rank_x = before + (tied + 1.0) / 2.0
-    rank_y = _average_ranks(ys)
-    nobs = counts[-1]
-    mean = (nobs + 1.0) / 2.0
+    end = np.r_[first[1:], xs.size]
+    before = counts[:, first[group]]
+    tied = counts[:, end[group]] - before
+    rank_x = np.zeros((ys.m, x.size))
+    rank_x[:, order] = before + (tied + 1) / 2.0
+    mean = (counts[:, -1:] + 1.0) / 2.0
     dx = np.where(valid, rank_x - mean, 0.0)
     dy = np.where(valid, rank_y - mean, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        result = (dx * dy).sum(axis=0) / np.sqrt((dx * dx).sum(axis=0) * (dy * dy).sum(axis=0))
+        result = np.einsum("ij,ij->i", dx, dy) / np.sqrt(
+            np.einsum("ij,ij->i", dx, dx) * np.einsum("ij,ij->i", dy, dy)
+        )
     result[~np.isfinite(result)] = np.nan
     return np.asarray(result, dtype=np.float64)
 
