@@ -48,9 +48,11 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = {
@@ -229,10 +231,29 @@ CASES = {name: globals()[f"case_{name}"] for name in ALL_CASES}
 
 
 def _measure(cmd: list[str], timeout: float) -> dict[str, object]:
+    # the child's output goes to files: a pipe nobody reads until the child exits
+    # blocks the child once it holds 64 KiB (the dropped-feature lists are larger)
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        record = _run(cmd, timeout, out, err)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if record["returncode"] == 0 and lines:
+        record.update(json.loads(lines[-1]))
+        record["status"] = "ok"
+    else:
+        tail = (stderr or "").strip().splitlines()[-3:]
+        record["status"] = "failed: " + " | ".join(tail)[-400:]
+    return record
+
+
+def _run(cmd: list[str], timeout: float, out: IO[str], err: IO[str]) -> dict[str, object]:
+    """Run ``cmd``; wall time and peak RSS of its process tree (psutil, every 50 ms)."""
     import psutil
 
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
     peak = 0
     handle = psutil.Process(proc.pid)
     while proc.poll() is None:
@@ -248,20 +269,12 @@ def _measure(cmd: list[str], timeout: float) -> dict[str, object]:
             proc.kill()
             break
         time.sleep(0.05)
-    stdout, stderr = proc.communicate()
-    record: dict[str, object] = {
+    proc.wait()
+    return {
         "wall_s": round(time.perf_counter() - start, 3),
         "peak_rss_gib": round(peak / 2**30, 3),
         "returncode": proc.returncode,
     }
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    if proc.returncode == 0 and lines:
-        record.update(json.loads(lines[-1]))
-        record["status"] = "ok"
-    else:
-        tail = (stderr or "").strip().splitlines()[-3:]
-        record["status"] = "failed: " + " | ".join(tail)[-400:]
-    return record
 
 
 def _best(records: list[dict[str, object]], case: str, key: str) -> float | None:
