@@ -28,11 +28,8 @@ def test_readme_example_runs_and_writes_level_5(
     namespace: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), namespace)
     consensus = pl.read_parquet(tmp_path / "out" / "consensus.parquet")
-    platemap = pl.read_csv(
-        ROOT
-        / "data_fixtures/cpg0000-synthetic/workspace/metadata/platemaps/2024_01_01_Batch1/platemap/platemap_1.txt",
-        separator="\t",
-    )
+    platemaps = ROOT / "data_fixtures/cpg0000-synthetic/workspace/metadata/platemaps"
+    platemap = pl.read_csv(platemaps / "2024_01_01_Batch1/platemap/platemap_1.txt", separator="\t")
     assert consensus["Metadata_broad_sample"].to_list() == sorted(platemap["broad_sample"].unique())
     assert (
         0 < sum(c.startswith(("Cells_", "Nuclei_", "Cytoplasm_")) for c in consensus.columns) < 100
