@@ -21,7 +21,10 @@ Cases (all on the same file; statistics per ``Metadata_Plate`` on every cell):
                             engine everywhere);
 * ``duckdb_mad_robustize``  the same three queries in DuckDB (memory limit = 3/4 cap);
 * ``pycytominer_mad_robustize`` ``pd.read_parquet`` + ``pycytominer.normalize(method=
-                            "mad_robustize")`` + ``to_parquet`` (expected to die at L).
+                            "mad_robustize")`` + ``to_parquet`` (expected to die at L);
+* ``parity_sample``         not timed: cytoplan and pycytominer (mad_robustize,
+                            standardize, robustize) on the first 200 features of every
+                            cell, max abs difference and share of identical values.
 
 After the runs the parent compares the outputs with cytoplan's on a sample of
 columns (max abs difference) and deletes them.
@@ -225,6 +228,36 @@ def case_pycytominer_mad_robustize(
     }
 
 
+def case_parity_sample(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
+    """Not timed: cytoplan vs pycytominer on the first features of the plate, all cells."""
+    import warnings
+
+    import numpy as np
+    import polars as pl
+    import pycytominer
+
+    from cytoplan.ops.normalize import normalize
+
+    features = _features(path)[:COMPARED_COLUMNS]
+    lf = pl.scan_parquet(path).select(BY, *features)
+    pdf = lf.collect().to_pandas()
+    result: dict[str, object] = {"features": len(features), "cells": len(pdf)}
+    for method in ("mad_robustize", "standardize", "robustize"):
+        ours = normalize(lf, method=method, by=BY).collect().select(features).to_numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = pycytominer.normalize(
+                pdf, features=features, meta_features=[BY], method=method
+            )
+        expected = theirs[features].to_numpy(dtype=np.float64)
+        both_nan = np.isnan(ours) & np.isnan(expected)
+        diff = np.where(both_nan, 0.0, np.abs(ours - expected))
+        result[f"{method}_max_abs_diff"] = float(np.max(diff))
+        result[f"{method}_identical_values"] = float(np.mean(diff == 0))
+    return result
+
+
+ALL_CASES.append("parity_sample")
 CASES = {name: globals()[f"case_{name}"] for name in ALL_CASES}
 
 
