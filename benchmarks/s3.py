@@ -12,6 +12,7 @@ Parquet
 
 SQLite
   * ``ranged: tables + image count``: apsw over ranged reads (``_remote_sqlite``);
+  * ``ranged: tables, columns, rows``: ``sqlite_tables`` (schema and ``max(rowid)``);
   * ``ranged: 10 columns of Cells``: the same route for a column subset of a
     whole object table (SQLite is a row store: every page of the table is read);
   * ``download + read``: ``scan_cellprofiler_sqlite(url)`` with an empty cache
@@ -151,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"file": "sqlite", **measure(
             server, "ranged: tables + image count",
             lambda: _remote_sqlite.ranged_query(db_url, "select (select count(*) from sqlite_master), (select count(*) from Image)", options),
+            args.repeat,
+        )})  # fmt: skip
+        rows.append({"file": "sqlite", **measure(
+            server, "ranged: tables, columns, rows",
+            lambda: _remote_sqlite.sqlite_tables(db_url, options),
             args.repeat,
         )})  # fmt: skip
         columns_sql = ", ".join(f'"{c}"' for c in _cells_table_columns(sqlite, features))

@@ -57,6 +57,7 @@ def test_https_options_pass_through() -> None:
         (OSError("Server returned non-2xx status code: 403 Forbidden"), "access denied"),
         (OSError("NoSuchBucket"), "not found"),
         (ValueError("odd"), "cannot read 's3://b/k': ValueError: odd"),
+        (ValueError("bad value in s3://b/BR00401503/x"), "cannot read"),  # numbers in a URL
     ],
 )
 def test_remote_error_names_the_url(error: Exception, expected: str) -> None:
@@ -104,3 +105,17 @@ def test_retrying_gives_up_after_the_last_attempt() -> None:
     with pytest.raises(SourceError, match="cannot read 's3://b/k'"):
         remote.retrying(down, url="s3://b/k", attempts=3, sleep=lambda s: None)
     assert calls["n"] == 3
+
+
+def test_numbers_in_urls_are_not_status_codes() -> None:
+    calls = {"n": 0}
+
+    def fails() -> None:
+        calls["n"] += 1
+        msg = "cannot parse s3://b/BR00503401/p.parquet"
+        raise ValueError(msg)
+
+    with pytest.raises(SourceError, match="cannot read"):
+        remote.retrying(fails, url="s3://b/k", sleep=lambda s: None)
+    assert calls["n"] == 1  # not mistaken for a 503: not retried
+

@@ -286,13 +286,30 @@ def _kind(err: BaseException) -> str | None:
         return "missing"
     if any(
         word in text
-        for word in ("AccessDenied", "Forbidden", "401", "NoCredentials", "locate credentials")
+        for word in (
+            "AccessDenied",
+            "403 Forbidden",
+            "401 Unauthorized",
+            "NoCredentials",
+            "locate credentials",
+        )
     ):
         return "forbidden"
     if (status is not None and status >= 500) or status == 429:
         return "transient"
+    # status phrases, not bare numbers: a URL may contain "503" (plate barcodes do)
     if isinstance(err, ConnectionError | TimeoutError) or any(
-        word in text for word in ("SlowDown", "503", "500 Internal", "timed out", "Connection")
+        word in text
+        for word in (
+            "SlowDown",
+            "503 Service Unavailable",
+            "500 Internal Server Error",
+            "InternalError",
+            "429 Too Many Requests",
+            "timed out",
+            "Connection reset",
+            "connection closed",
+        )
     ):
         return "transient"
     if cause is not None and cause is not err:
