@@ -99,6 +99,27 @@ def test_fallback_prefix_without_metadata(tmp_path):
     assert read_npz_features(path, fallback_feature_prefix="cnn").columns[0] == "cnn_0"
 
 
+def test_config_names_the_features(project, tmp_path):
+    from cytoplan.io.deepprofiler import config_model, read_config
+
+    assert config_model(read_config(project.config_file)) == "efficientnet"
+    root = tmp_path / "bare"
+    (root / "P").mkdir(parents=True)
+    np.savez(root / "P" / "A01_1.npz", features=np.ones((2, 2)), locations=np.zeros((2, 2)))
+    index = pl.DataFrame(
+        {"Metadata_Plate": ["P"], "Metadata_Well": ["A01"], "Metadata_Site": ["1"]}
+    )
+    assert scan_deepprofiler(index, root).collect_schema().names()[-1] == "DP_1"
+    named = scan_deepprofiler(index, root, config=project.config_file)
+    assert named.collect_schema().names()[-2:] == ["efficientnet_0", "efficientnet_1"]
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    with pytest.raises(SourceError, match="not valid JSON"):
+        read_config(bad)
+    with pytest.raises(SourceError, match="not found"):
+        read_config(tmp_path / "none.json")
+
+
 def test_errors(project, tmp_path):
     with pytest.raises(SourceError, match="not found"):
         read_npz(tmp_path / "nope.npz")

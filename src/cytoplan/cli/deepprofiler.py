@@ -35,6 +35,13 @@ LEVELS = {
     help="A site listed in the index without its .npz file: fail, or leave it out.",
 )
 @click.option("--feature-prefix", default="DP", help="Feature prefix when the files name no model.")
+@click.option(
+    "--config",
+    "config",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="DeepProfiler config JSON (its model name is the fallback feature prefix).",
+)
 @float_format_option
 @quiet_option
 @reports_errors
@@ -46,6 +53,7 @@ def deepprofiler_command(
     method: str,
     missing: str,
     feature_prefix: str,
+    config: str | None,
     float_format: str | None,
     quiet: bool,
 ) -> None:
@@ -70,6 +78,7 @@ def deepprofiler_command(
         profile_dir,
         missing=missing,  # type: ignore[arg-type]
         fallback_feature_prefix=feature_prefix,
+        config=config,
     )
     if level == "single-cell":
         write_profiles(cells, output, float_format=float_format)

@@ -46,9 +46,11 @@ if TYPE_CHECKING:
 __all__ = [
     "INDEX_KEYS",
     "LOCATION_COLUMNS",
+    "config_model",
     "feature_prefix",
     "metadata_columns",
     "npz_path",
+    "read_config",
     "read_index",
     "read_npz",
     "read_npz_features",
@@ -150,6 +152,42 @@ def read_npz(path: str | Path) -> dict[str, Any]:
         msg = f"{str(file)!r} has no 'features' array (keys: {sorted(arrays)})"
         raise SourceError(msg)
     return arrays
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """DeepProfiler's experiment configuration (``inputs/config/<name>.json``).
+
+    Raises
+    ------
+    SourceError
+        The file does not exist or is not JSON.
+    """
+    import json
+
+    file = Path(path)
+    if not file.is_file():
+        msg = f"DeepProfiler config not found: {str(file)!r}"
+        raise SourceError(msg)
+    try:
+        loaded = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        msg = f"{str(file)!r} is not valid JSON (line {exc.lineno}): {exc.msg}"
+        raise SourceError(msg) from exc
+    if not isinstance(loaded, dict):
+        msg = f"{str(file)!r}: a DeepProfiler config is a JSON object"
+        raise SourceError(msg)
+    return loaded
+
+
+def config_model(config: dict[str, Any]) -> str | None:
+    """The model name of a DeepProfiler config (``train.model.name``), if any.
+
+    >>> config_model({"train": {"model": {"name": "cnn"}}}), config_model({})
+    ('cnn', None)
+    """
+    model = config.get("train", {}).get("model", {})
+    name = model.get("name") if isinstance(model, dict) else None
+    return str(name) if name else None
 
 
 def feature_prefix(metadata: dict[str, Any] | None, fallback: str) -> str:
@@ -335,6 +373,7 @@ def scan_deepprofiler(
     x_index: int = 0,
     y_index: int = 1,
     fallback_feature_prefix: str = "DP",
+    config: str | Path | None = None,
     missing: Literal["raise", "skip"] = "raise",
 ) -> pl.LazyFrame:
     """Every site of a DeepProfiler index as one lazy single-cell table.
@@ -352,6 +391,9 @@ def scan_deepprofiler(
         Add ``Location_Center_X``/``Location_Center_Y`` (columns ``x_index``/``y_index``).
     fallback_feature_prefix
         Feature prefix when the metadata names no model.
+    config
+        DeepProfiler's config JSON: its model name (``train.model.name``) becomes
+        the fallback prefix.
     missing
         ``"raise"`` (default): a missing site file raises :class:`SourceError` when the
         scan is created; ``"skip"``: leave those sites out.
@@ -365,6 +407,8 @@ def scan_deepprofiler(
     if missing not in ("raise", "skip"):
         msg = f"missing must be 'raise' or 'skip', got {missing!r}"
         raise SourceError(msg)
+    if config is not None:
+        fallback_feature_prefix = config_model(read_config(config)) or fallback_feature_prefix
     sites = site_files(index, profile_dir, delimiter=delimiter, extension=extension)
     exists = [Path(p).is_file() for p in sites["path"]]
     if missing == "raise" and not all(exists):

@@ -3,6 +3,7 @@
 The layout follows DeepProfiler's ``profile`` output::
 
     <root>/inputs/metadata/index.csv
+    <root>/inputs/config/config.json
     <root>/outputs/results/features/<plate>/<well>_<site>.npz
 
 Each ``.npz`` holds ``features`` (``n_cells × n_features`` float32), ``locations``
@@ -21,6 +22,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ class DeepProfilerProject:
 
     root: Path
     index_file: Path
+    config_file: Path
     profile_dir: Path
     plates: tuple[str, ...]
     wells: tuple[str, ...]
@@ -118,6 +121,14 @@ def write_deepprofiler_project(
                         "DNA": f"{plate}/{well}_{site}_DNA.tif",
                     }
                 )
+    config_file = base / "inputs" / "config" / "config.json"
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config = {
+        "dataset": {"images": {"channels": ["DNA"]}, "locations": {"mode": "single_cells"}},
+        "train": {"model": {"name": model, "crop_generator": "crop_generator"}},
+        "profile": {"feature_layer": "block6a_activation", "batch_size": 32},
+    }
+    config_file.write_text(json.dumps(config, indent=2))
     index_file = index_dir / "index.csv"
     with index_file.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -126,6 +137,7 @@ def write_deepprofiler_project(
     return DeepProfilerProject(
         root=base,
         index_file=index_file,
+        config_file=config_file,
         profile_dir=profile_dir,
         plates=plates,
         wells=tuple(wells),

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -19,6 +20,10 @@ from cytoplan.exceptions import ColumnNotFoundError, CytoplanError
 __all__ = ["as_list", "pycytominer_errors", "to_lazy", "to_pandas_like"]
 
 T = TypeVar("T")
+
+_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+#: at least this many float columns of one dtype are converted as one array
+_DENSE_MIN = 16
 
 
 def as_list(value: str | Sequence[T]) -> list[Any]:
@@ -41,7 +46,22 @@ def to_lazy(df: pd.DataFrame, columns: Iterable[str]) -> pl.LazyFrame:
         msg = f"{missing} not in index"
         raise KeyError(msg)
     sub = df.loc[:, names].reset_index(drop=True)
-    return pl.from_pandas(sub).lazy()
+    blocks: dict[Any, list[str]] = {}
+    for name in names:
+        if sub[name].dtype in _FLOAT_DTYPES:
+            blocks.setdefault(sub[name].dtype, []).append(name)
+    dense = {dtype: cols for dtype, cols in blocks.items() if len(cols) >= _DENSE_MIN}
+    if not dense:
+        return pl.from_pandas(sub).lazy()
+    # wide float blocks go through one NumPy array each (pl.from_pandas converts
+    # column by column); NaN becomes null as from_pandas does
+    taken = {name for cols in dense.values() for name in cols}
+    parts = [pl.from_pandas(sub.loc[:, [n for n in names if n not in taken]])]
+    for cols in dense.values():
+        values = np.asfortranarray(sub.loc[:, cols].to_numpy())
+        block = pl.from_numpy(values, schema=cols, orient="row")
+        parts.append(block.with_columns(pl.all().fill_nan(None)))
+    return pl.concat([p for p in parts if p.width], how="horizontal").select(names).lazy()
 
 
 def to_pandas_like(frame: pl.DataFrame, like: pd.DataFrame | None = None) -> pd.DataFrame:
