@@ -61,20 +61,16 @@ def attach_group_index(
     lf: pl.LazyFrame,
     keys: Sequence[str],
     groups: pl.DataFrame,
-    extra: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
     """Give each row the index of its group in ``groups`` (UInt32 ``GROUP_INDEX``).
 
     A left join of the small ``groups`` table on the keys (null keys match null keys;
-    row order kept), with ``extra`` columns (one row per group, aligned with
-    ``groups``) joined alongside. Rows of a group that is not in ``groups`` raise a
+    row order kept). Rows of a group that is not in ``groups`` raise a
     :class:`StatisticsError` naming the group when the query runs (the check rides on
     the first key column, so it runs whenever that column is in the output). A join,
     not ``replace_strict``: Polars streams the join but not ``replace_strict``.
     """
     table = groups.select(*keys, pl.int_range(groups.height, dtype=pl.UInt32).alias(GROUP_INDEX))
-    if extra is not None:
-        table = table.hstack(extra)
     joined = lf.join(
         table.lazy(), on=list(keys), how="left", nulls_equal=True, maintain_order="left"
     )
@@ -266,10 +262,8 @@ class Normalizer:
             )
             raise NotFittedError(msg)
 
-    def _with_group_index(
-        self, lf: pl.LazyFrame, extra: pl.DataFrame | None = None
-    ) -> pl.LazyFrame:
-        return attach_group_index(lf, self.by_, self.groups_.select(self.by_), extra)
+    def _with_group_index(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        return attach_group_index(lf, self.by_, self.groups_.select(self.by_))
 
     # -------------------------------------------------------------- persistence
     def get_params(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, ClassVar
 import polars as pl
 
 from cytoplan.exceptions import CytoplanError, StatisticsError
-from cytoplan.ops._normalizer import Normalizer
+from cytoplan.ops._normalizer import GROUP_INDEX, Normalizer
 from cytoplan.stats.holistic import MAD_SCALE, grouped_statistics
 from cytoplan.stats.moments import grouped_moments
 
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["MADRobustize", "Robustize", "Standardize"]
 
 _EPS = 2.220446049250313e-16  # numpy.finfo(numpy.float64).eps
-_C = "__cytoplan_center_"
-_S = "__cytoplan_scale_"
 
 
 class _CenterScale(Normalizer):
@@ -65,17 +63,21 @@ class _CenterScale(Normalizer):
                 ).alias(name)
                 for i, name in enumerate(features)
             ).select(schema.names())
-        # several groups: join the small wide statistics table on the keys (streams)
+        # several groups: each row's group index comes from a join of the small key
+        # table (streams); centres and scales are gathered from per-feature literals by
+        # that index (a materialized column: exact division; measured faster and
+        # leaner than joining a wide table of 2·d statistics columns)
         d = len(features)
-        wide = pl.DataFrame(
-            {
-                **{f"{_C}{i}": center.gather_every(d, offset=i) for i in range(d)},
-                **{f"{_S}{i}": scale.gather_every(d, offset=i) for i in range(d)},
-            }
-        )
-        joined = self._with_group_index(lf, wide)
+        index = pl.col(GROUP_INDEX)
+        joined = self._with_group_index(lf)
         return joined.with_columns(
-            ((pl.col(name).cast(pl.Float64) - pl.col(f"{_C}{i}")) / pl.col(f"{_S}{i}")).alias(name)
+            (
+                (
+                    pl.col(name).cast(pl.Float64)
+                    - pl.lit(center.gather_every(d, offset=i)).gather(index)
+                )
+                / pl.lit(scale.gather_every(d, offset=i)).gather(index)
+            ).alias(name)
             for i, name in enumerate(features)
         ).select(schema.names())
 
