@@ -12,6 +12,7 @@ from _s3_helpers import GALLERY, PRIVATE, parquet_bytes, wide_plate
 
 from cytoplan.api import scan
 from cytoplan.exceptions import SourceError
+from cytoplan.io import remote
 from cytoplan.io.profiles import read_text_table, scan_profiles
 from cytoplan.testing.s3 import LocalS3Server
 
@@ -205,3 +206,20 @@ def test_plain_http_urls(s3_server: LocalS3Server, prefix: str) -> None:
     missing = f"{s3_server.endpoint}/{GALLERY}/{prefix}/none.parquet"
     with pytest.raises(SourceError, match=rf"not found: '{missing}'"):
         scan_profiles(missing)
+
+
+def test_a_list_of_plates_is_checked_concurrently(
+    s3_server: LocalS3Server, prefix: str, anonymous: dict
+) -> None:
+    frame = wide_plate("P", n_wells=1, cells_per_well=1, n_features=1)
+    urls = []
+    for i in range(24):
+        s3_server.put(GALLERY, f"{prefix}/P{i}.parquet", parquet_bytes(frame), public=True)
+        urls.append(f"s3://{GALLERY}/{prefix}/P{i}.parquet")
+    assert remote.check_sources(urls, anonymous) == urls
+    got = scan_profiles(urls, storage_options=anonymous).select(pl.len()).collect().item()
+    assert got == 24
+    missing = f"s3://{GALLERY}/{prefix}/P99.parquet"
+    with pytest.raises(SourceError, match=rf"not found: '{missing}'"):
+        scan_profiles([*urls[:5], missing, *urls[5:]], storage_options=anonymous)
+

@@ -173,8 +173,10 @@ def scan_profiles(
     """
     if isinstance(source, Sequence) and not isinstance(source, str):
         sources = [str(item) for item in source]
+        remote.check_sources([s for s in sources if _is_remote(s)], storage_options)
         for item in sources:
-            _check_exists(item, storage_options)
+            if not _is_remote(item):
+                _check_exists(item)
         options = _options(sources[0], storage_options) if sources else None
         frame = pl.scan_parquet(sources, storage_options=options)
     else:
