@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -108,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="cytoplan-s3-bench-"))
     os.environ["CYTOPLAN_TEMP_DIR"] = str(work)
+    try:
+        return _run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, work: Path) -> int:
     spec = PlateSpec(
         "BR00000001", wells=args.wells, sites_per_well=args.sites, cells_per_site=args.cells,
         features_per_compartment=args.features,
