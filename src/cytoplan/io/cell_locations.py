@@ -38,6 +38,7 @@ import polars as pl
 from cytoplan.exceptions import ColumnNotFoundError, SourceError
 from cytoplan.io._atomic import atomic_path, is_remote
 from cytoplan.io._sqlite_catalog import check_sqlite_file, quote, read_only_uri
+from cytoplan.io.remote import storage_options_for
 
 __all__ = ["CELL_CENTERS", "add_cell_locations", "cell_locations"]
 
@@ -148,7 +149,7 @@ def _read_metadata(
     if not is_remote(text) and not Path(text).is_file():
         msg = f"metadata file not found: {text!r}"
         raise SourceError(msg)
-    options = dict(storage_options) if storage_options else None
+    options = storage_options_for(text, storage_options) if is_remote(text) else None
     if text.endswith(".csv"):
         frame = pl.read_csv(text, infer_schema=False, storage_options=options)
     else:
