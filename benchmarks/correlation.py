@@ -333,7 +333,7 @@ def main() -> None:
                 shown = {k: v for k, v in record.items() if k != "dropped"}
                 print(json.dumps(shown), flush=True)
                 records.append(record)
-        ours = next((r.get("dropped") for r in records if r["case"] == "cytoplan"), None)
+        ours = next((r.get("dropped") for r in records if r["case"].startswith("cytoplan")), None)
         theirs = next((r.get("dropped") for r in records if r["case"] == "pycytominer"), None)
         corrcoef = _best(records, "corrcoef", "op_s")
         floor = _best(records, "floor", "wall_s")
