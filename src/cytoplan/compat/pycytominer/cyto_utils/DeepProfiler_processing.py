@@ -22,6 +22,10 @@ from cytoplan.compat.pycytominer.cyto_utils.output import output
 
 __all__ = ["AggregateDeepProfiler", "DeepProfilerData", "SingleCellDeepProfiler"]
 
+#: keys aggregated per call of the engine (each key's files are loaded whole)
+_KEYS_PER_CALL = 16
+_KEY = "__cytoplan_aggregate_key__"
+
 _DEPRECATED = (
     "The {} class is deprecated and will be removed in a future Pycytominer release. "
     "Please use CytoTable instead: https://github.com/cytomining/CytoTable"
@@ -124,14 +128,18 @@ class AggregateDeepProfiler:
             entry["metadata"] = info
 
     def aggregate_deep(self) -> pd.DataFrame:
-        """One aggregated profile per key (files of one key loaded at a time)."""
-        from cytoplan.compat.pycytominer.aggregate import aggregate
+        """One aggregated profile per key.
 
+        Keys are loaded a batch at a time (``_KEYS_PER_CALL`` keys, each key's files
+        together) and each batch is one call of cytoplan's ``aggregate`` grouped by
+        key, which gives the same rows as pycytominer's call per key.
+        """
         if not hasattr(self, "file_aggregate"):
             self.setup_aggregate()
         self.aggregate_merge_col = f"Metadata_{self.aggregate_on.capitalize()}_Position"
         frames: list[pd.DataFrame] = []
         profiles: list[str] = []
+        pending: list[tuple[str, pd.DataFrame, pd.DataFrame]] = []
         for key, entry in self.file_aggregate.items():
             loaded = [load_npz_features(str(x)) for x in entry["files"]]
             loaded = [x for x in loaded if not x.empty]
@@ -149,21 +157,12 @@ class AggregateDeepProfiler:
             for col in metadata_cols:
                 if len(df[col].unique()) == 1:
                     meta_df[col] = [df[col].unique()[0]]
-            df = df.assign(Metadata_Aggregate_On=self.aggregate_on)
-            out: Any = aggregate(
-                population_df=df,
-                strata="Metadata_Aggregate_On",
-                features=profiles,
-                operation=self.aggregate_operation,
-            )
-            out = out.reset_index(drop=True)
-            out.loc[:, self.aggregate_merge_col] = key
-            out = pd.concat([out, meta_df], axis=1)
-            if self.output_file is not None:
-                folder = pathlib.Path(self.output_file)
-                folder.mkdir(exist_ok=True)
-                out.to_csv(folder / f"{key.replace('/', '_')}.csv", index=False)
-            frames.append(out)
+            pending.append((key, df[profiles], meta_df))
+            if len(pending) == _KEYS_PER_CALL:
+                frames += self._aggregate_batch(pending)
+                pending = []
+        if pending:
+            frames += self._aggregate_batch(pending)
         result = pd.concat(frames).reset_index(drop=True)
         result.columns = pd.Index([str(x) for x in result.columns])
         meta_features = infer_cp_features(result, metadata=True)
@@ -171,6 +170,33 @@ class AggregateDeepProfiler:
         result = result.dropna(axis="columns")
         self.aggregated_profiles = result
         return result
+
+    def _aggregate_batch(
+        self, pending: list[tuple[str, pd.DataFrame, pd.DataFrame]]
+    ) -> list[pd.DataFrame]:
+        """Aggregate several keys in one call; one frame per key, as pycytominer builds it."""
+        from cytoplan.compat.pycytominer.aggregate import aggregate
+
+        batch = pd.concat([df.assign(**{_KEY: key}) for key, df, _ in pending], ignore_index=True)
+        features = [c for c in batch.columns if c != _KEY]
+        aggregated: Any = aggregate(
+            population_df=batch, strata=_KEY, features=features, operation=self.aggregate_operation
+        )
+        by_key = aggregated.set_index(_KEY)
+        frames = []
+        for key, df, meta_df in pending:
+            values = by_key.loc[[key], list(df.columns)].reset_index(drop=True)
+            out = pd.concat(
+                [pd.DataFrame({"Metadata_Aggregate_On": [self.aggregate_on]}), values], axis=1
+            )
+            out.loc[:, self.aggregate_merge_col] = key
+            out = pd.concat([out, meta_df], axis=1)
+            if self.output_file is not None:
+                folder = pathlib.Path(self.output_file)
+                folder.mkdir(exist_ok=True)
+                out.to_csv(folder / f"{key.replace('/', '_')}.csv", index=False)
+            frames.append(out)
+        return frames
 
 
 class SingleCellDeepProfiler:
