@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from cytoplan.exceptions import SourceError
-from cytoplan.io.anndata import anndata_format, read_anndata, write_anndata
+from cytoplan.io.anndata import anndata_format, read_anndata, scan_anndata, write_anndata
 from cytoplan.testing.profiles import make_profiles
 
 anndata = pytest.importorskip("anndata")
@@ -52,3 +52,16 @@ def test_errors(tmp_path):
     bad.write_text("nope")
     with pytest.raises(SourceError):
         read_anndata(bad)
+
+
+@pytest.mark.parametrize("suffix", [".h5ad", ".zarr"])
+def test_scan_in_row_slices_equals_read(tmp_path, suffix):
+    frame = make_profiles(plates=2, wells=10, features=6, seed=5)
+    path = tmp_path / f"p{suffix}"
+    write_anndata(frame, path)
+    lf = scan_anndata(path, batch_rows=7)
+    assert lf.collect().equals(read_anndata(path))
+    picked = lf.filter(pl.col("Metadata_control_type") == "negcon").select(frame.columns[5])
+    expected = frame.filter(pl.col("Metadata_control_type") == "negcon").select(frame.columns[5])
+    assert picked.collect().equals(expected)
+    assert lf.head(3).collect().height == 3
