@@ -267,5 +267,23 @@ def test_collate_matches_cytominer_database_layout(tmp_path):
     assert_same(ours_sc[keep], theirs_sc[keep])
     with pytest.raises(SystemExit):
         ours.collate(batch, "x", plate, base_directory=str(base), printtoscreen=False)
+    # the script entry point: aggregate again from the ingested SQLite
+    from cytoplan.compat.pycytominer.cyto_utils.collate_cmd import main
+
+    (backend / f"{plate}.csv").unlink()
+    main(
+        [
+            batch,
+            "x",
+            plate,
+            "--base",
+            str(base),
+            "--aggregate-only",
+            "--dont-print",
+            "--image-feature-categories",
+            ",".join(categories),
+        ]
+    )
+    assert_same(pd.read_csv(backend / f"{plate}.csv"), reference, rtol=1e-9)
     with pytest.raises(ValueError, match="aws_remote"):
         ours.collate(batch, "x", plate, base_directory=str(base), aws_remote="s3://b/p")
