@@ -82,5 +82,6 @@ def run_command(
     for level, paths in sorted(report.outputs_by_level().items()):
         echo(f"level {level}:", quiet=quiet)
         for path in paths:
-            shown = path.relative_to(here) if path.is_relative_to(here) else path
+            inside = isinstance(path, Path) and path.is_relative_to(here)
+            shown = path.relative_to(here) if isinstance(path, Path) and inside else path
             echo(f"  {shown}", quiet=quiet)

@@ -235,7 +235,11 @@ def _read_barcodes(where: _Where, path: Path, line: int) -> dict[str, str]:
 
 
 def _profiling_recipe(
-    where: _Where, docs: list[Any], path: Path, workspace: Path | None, output_dir: Path | None
+    where: _Where,
+    docs: list[Any],
+    path: Path,
+    workspace: Path | None,
+    output_dir: Path | str | None,
 ) -> dict[str, Any]:
     pipeline = _check_section(where, docs[0], PIPELINE_SPEC, "the pipeline document", line=1)
     ws = (workspace or Path.cwd()).resolve()
@@ -449,7 +453,14 @@ def _profiling_recipe(
                 line=pipeline.line_of(key),
             )
         )
-    out = output_dir.resolve() if output_dir else ws / pipeline.get("output_dir", "profiles")
+    out = _output_location(
+        where,
+        output_dir,
+        ws,
+        pipeline.get("output_dir", "profiles"),
+        pipeline.line_of("output_dir"),
+        "output_dir",
+    )
     return {
         "dialect": "profiling-recipe",
         "name": str(pipeline.get("pipeline", path.stem)),
@@ -463,6 +474,42 @@ def _profiling_recipe(
     }
 
 
+#: URL schemes an output folder may use (written through s3fs)
+_OUTPUT_SCHEMES = ("s3", "s3a")
+
+
+def _output_location(
+    where: _Where,
+    given: Path | str | None,
+    workspace: Path,
+    written: str,
+    line: int,
+    key: str,
+) -> Path | str:
+    """The output folder: a resolved local Path, or an ``s3://`` prefix (str, no trailing /).
+
+    ``given`` (``--output-dir``/``output_dir=``) wins over the recipe's ``written``
+    value (relative to the workspace). A URL with another scheme is a
+    :class:`RecipeError` naming the recipe line (or the option).
+    """
+    value: Path | str = given if given is not None else written
+    text = str(value)
+    if "://" not in text:
+        return Path(value).resolve() if given is not None else workspace / text
+    scheme = text.split("://", 1)[0].lower()
+    bucket = text.split("://", 1)[1].split("/", 1)[0]
+    if scheme not in _OUTPUT_SCHEMES or not bucket:
+        what = "--output-dir / output_dir=" if given is not None else f"{key}:"
+        msg = (
+            f"{what} {text!r}: outputs can be written to a local folder or an "
+            f"s3://bucket/prefix, not a {scheme}:// URL"
+        )
+        if given is not None:
+            raise RecipeError(msg)
+        raise where.fail(line, msg)
+    return text.rstrip("/")
+
+
 # ----------------------------------------------------------------------------- cytoplan v1
 
 CYTOPLAN_SPEC: dict[str, Any] = {
@@ -474,6 +521,7 @@ CYTOPLAN_SPEC: dict[str, Any] = {
         "format": ("parquet", "csv", "csv.gz", "tsv", "tsv.gz"),
         "float_format": "str",
         "compression": "str",
+        "storage_options": "mapping",
     },
     "inputs": {
         "single_cells": "any",
@@ -611,7 +659,7 @@ def _expand_sources(where: _Where, inputs: LineDict, ws: Path) -> list[dict[str,
 
 
 def _cytoplan_recipe(
-    where: _Where, doc: Any, path: Path, workspace: Path | None, output_dir: Path | None
+    where: _Where, doc: Any, path: Path, workspace: Path | None, output_dir: Path | str | None
 ) -> dict[str, Any]:
     recipe = _check_section(where, doc, CYTOPLAN_SPEC, "the recipe", line=1)
     if recipe.get("version") != 1:
@@ -771,7 +819,14 @@ def _cytoplan_recipe(
                 line=at,
             )
         )
-    out = output_dir.resolve() if output_dir else ws / output.get("dir", "profiles")
+    out = _output_location(
+        where,
+        output_dir,
+        ws,
+        output.get("dir", "profiles"),
+        output.line_of("dir") if "dir" in output else recipe.line,
+        "output.dir",
+    )
     return {
         "dialect": "cytoplan",
         "name": str(recipe.get("name", path.stem)),
@@ -783,6 +838,9 @@ def _cytoplan_recipe(
         "compression": output.get("compression"),
         "warnings": [],
         "storage_options": _as_plain(inputs.get("storage_options", {})),
+        "output_storage_options": _as_plain(output["storage_options"])
+        if "storage_options" in output
+        else None,
     }
 
 
@@ -838,7 +896,9 @@ def load_recipe(
             getattr(first, "line", 1), "a recipe starts with a mapping of keys to values"
         )
     ws = Path(workspace) if workspace is not None else None
-    out = Path(output_dir) if output_dir is not None else None
+    out: Path | str | None = None
+    if output_dir is not None:
+        out = str(output_dir) if "://" in str(output_dir) else Path(output_dir)
     if "version" in first:
         if len(docs) > 1:
             raise where.fail(

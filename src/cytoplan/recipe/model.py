@@ -158,8 +158,10 @@ class Recipe:
     name : str
     workspace : Path
         Folder that relative input paths resolve from.
-    output_dir : Path
-        Folder that output templates resolve from.
+    output_dir : Path or str
+        Folder that output templates resolve from: a local folder (Path) or an
+        ``s3://`` prefix (str; outputs are computed in a local staging folder
+        and uploaded, see :mod:`cytoplan.recipe.store`).
     plates : list of PlateInput
     steps : list of Step
         In execution order (every step after the step it reads).
@@ -172,6 +174,9 @@ class Recipe:
     storage_options : dict
         Object-store options for remote inputs (``endpoint_url``, ``region``,
         ``anon``, ...; see :func:`cytoplan.io.remote.storage_options_for`).
+    output_storage_options : dict or None
+        Object-store options for a remote output folder (None: the same as
+        ``storage_options``).
     """
 
     path: Path
@@ -179,13 +184,26 @@ class Recipe:
     dialect: Dialect
     name: str
     workspace: Path
-    output_dir: Path
+    output_dir: Path | str
     plates: list[PlateInput]
     steps: list[Step]
     float_format: str | None = None
     compression: str | None = None
     warnings: list[str] = field(default_factory=list)
     storage_options: dict[str, Any] = field(default_factory=dict)
+    output_storage_options: dict[str, Any] | None = None
+
+    @property
+    def remote_output(self) -> bool:
+        """True when the output folder is an object-store prefix (``s3://...``)."""
+        return isinstance(self.output_dir, str)
+
+    @property
+    def output_options(self) -> dict[str, Any]:
+        """Object-store options of the output folder."""
+        if self.output_storage_options is not None:
+            return self.output_storage_options
+        return self.storage_options
 
     def step(self, name: str) -> Step:
         """The step called ``name``."""

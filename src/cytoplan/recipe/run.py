@@ -7,6 +7,12 @@ the next one read — runs the public function (``cytoplan.aggregate``, ...),
 writes its outputs atomically with :func:`~cytoplan.io.sinks.write_profiles`,
 then writes ``<output>.manifest.json`` (:mod:`cytoplan.recipe.provenance`).
 
+**Remote output folder.** With ``output: {dir: s3://bucket/prefix}`` (or
+``--output-dir s3://...``) each task writes into a local staging folder and
+publishes every finished output, then its manifest, to the bucket atomically
+(:mod:`cytoplan.recipe.store`); the skip decision reads the manifests in the
+bucket. The data bytes are those of a local run.
+
 **Skipping.** A task is skipped when every output exists, its manifest records
 the same *fingerprint* — a SHA-256 over the step's recipe section, its resolved
 parameters, the output options and the checksum of every input — and the
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,13 +49,8 @@ import polars as pl
 from cytoplan.exceptions import CytoplanError, RecipeError
 from cytoplan.recipe.load import load_recipe
 from cytoplan.recipe.model import PlateInput, Recipe, Step
-from cytoplan.recipe.provenance import (
-    checksum,
-    manifest_path,
-    package_versions,
-    read_manifest,
-    write_manifest,
-)
+from cytoplan.recipe.provenance import checksum, package_versions
+from cytoplan.recipe.store import LocalStore, Location, OutputStore, open_store
 
 __all__ = ["OutputFile", "RunReport", "Task", "TaskResult", "explain_recipe", "plan", "run_recipe"]
 
@@ -62,9 +64,11 @@ class OutputFile:
 
     ``kind`` is ``plate`` (one plate's rows), ``stacked`` (the step's whole
     result), ``gct`` or ``statistics`` (fitted normalizer statistics).
+    ``path`` is a local file, or an object URL (str) when the output folder is
+    an ``s3://`` prefix.
     """
 
-    path: Path
+    path: Location
     kind: str
     plates: tuple[str, ...]
     batch: str | None
@@ -77,9 +81,9 @@ class Task:
     step: Step
     batch: str | None
     plates: tuple[PlateInput, ...]
-    inputs: tuple[Path | str, ...]
+    inputs: tuple[Location, ...]
     outputs: tuple[OutputFile, ...]
-    statistics: tuple[Path, ...] = ()
+    statistics: tuple[Location, ...] = ()
 
     @property
     def label(self) -> str:
@@ -107,9 +111,12 @@ class RunReport:
     recipe: Recipe
     results: list[TaskResult] = field(default_factory=list)
 
-    def outputs_by_level(self) -> dict[str, list[Path]]:
-        """Data outputs (not manifests) per profile level, e.g. ``{"4a": [...]}``."""
-        levels: dict[str, list[Path]] = {}
+    def outputs_by_level(self) -> dict[str, list[Location]]:
+        """Data outputs (not manifests) per profile level, e.g. ``{"4a": [...]}``.
+
+        Local files are Paths, objects in a remote output folder URLs (str).
+        """
+        levels: dict[str, list[Location]] = {}
         for result in self.results:
             level = result.task.step.data_level
             paths = [o.path for o in result.task.outputs if o.kind != "statistics"]
@@ -120,12 +127,23 @@ class RunReport:
 # ----------------------------------------------------------------------------- planning
 
 
-def _resolve(recipe: Recipe, template: str, **names: str | None) -> Path:
+def _resolve(recipe: Recipe, template: str, **names: str | None) -> Location:
     try:
         text = template.format(**{k: v or "" for k, v in names.items()})
     except (KeyError, IndexError) as error:
         msg = f"output template {template!r} uses an unknown name {error}; use {{batch}}, {{plate}}"
         raise RecipeError(msg) from None
+    if isinstance(recipe.output_dir, str):  # an s3:// prefix
+        if "://" in text:
+            return text
+        # keys below the bucket; "../" climbs the prefix (profiling-recipe's ../gct/)
+        scheme, _, rest = recipe.output_dir.partition("://")
+        bucket, _, prefix = rest.partition("/")
+        key = posixpath.normpath(posixpath.join("/", prefix, text.lstrip("/"))).lstrip("/")
+        if not key:
+            msg = f"output template {template!r} names no object below {recipe.output_dir!r}"
+            raise RecipeError(msg)
+        return f"{scheme}://{bucket}/{key}"
     return (recipe.output_dir / text).resolve()
 
 
@@ -174,12 +192,12 @@ def _step_outputs(
 
 
 def _input_files(
-    recipe: Recipe, step: Step, plates: list[PlateInput], made: dict[str, dict[str, list[Path]]]
-) -> list[Path | str]:
+    recipe: Recipe, step: Step, plates: list[PlateInput], made: dict[str, dict[str, list[Location]]]
+) -> list[Location]:
     if step.input is None:
         return [p.source for p in plates]
     produced = made[step.input]
-    files: list[Path | str] = []
+    files: list[Location] = []
     for plate in plates:
         files.extend(produced.get(plate.key, []))
     if not files:  # the input step writes stacked files only (e.g. consensus)
@@ -201,7 +219,7 @@ def plan(recipe: Recipe) -> list[Task]:
     Per-plate steps run plate by plate; a batch-level step waits for its input
     step to be done for every plate of the batch.
     """
-    made: dict[str, dict[str, list[Path]]] = {}
+    made: dict[str, dict[str, list[Location]]] = {}
     tasks: list[Task] = []
     for step in recipe.steps:
         groups: list[tuple[str | None, list[PlateInput]]]
@@ -212,11 +230,11 @@ def plan(recipe: Recipe) -> list[Task]:
             groups = [(b, [p for p in recipe.plates if p.batch == b]) for b in batches]
         else:
             groups = [(None, list(recipe.plates))]
-        produced: dict[str, list[Path]] = {}
+        produced: dict[str, list[Location]] = {}
         for batch, plates in groups:
             outputs = _step_outputs(recipe, step, batch, plates)
             inputs = _input_files(recipe, step, plates, made)
-            statistics: tuple[Path, ...] = ()
+            statistics: tuple[Location, ...] = ()
             if step.statistics is not None:
                 statistics = tuple(
                     _resolve(recipe, step.statistics, batch=p.batch, plate=p.plate) for p in plates
@@ -230,7 +248,7 @@ def plan(recipe: Recipe) -> list[Task]:
                 elif out.kind == "stacked":
                     produced.setdefault(f"stacked:{out.batch or 'all'}", []).append(out.path)
         made[step.name] = produced
-    seen: dict[Path, str] = {}
+    seen: dict[Location, str] = {}
     for task in tasks:
         for out in task.outputs:
             if out.path in seen:
@@ -246,19 +264,26 @@ def plan(recipe: Recipe) -> list[Task]:
 # ----------------------------------------------------------------------------- fingerprints
 
 
-def _display(recipe: Recipe, path: Path | str) -> str:
-    """A path relative to the output folder or the workspace when inside them."""
+def _display(recipe: Recipe, path: Location) -> str:
+    """A path relative to the output folder or the workspace when inside them.
+
+    An object in a remote output folder shows its key below the folder, as the
+    same file of a local run does.
+    """
     if isinstance(path, str) and "://" in path:
+        root = recipe.output_dir
+        if isinstance(root, str) and path.startswith(root + "/"):
+            return path[len(root) + 1 :]
         return path
     resolved = Path(path).resolve()
-    for base, prefix in ((recipe.output_dir, ""), (recipe.workspace, "")):
-        if resolved.is_relative_to(base):
-            return prefix + str(resolved.relative_to(base))
+    for base in (recipe.output_dir, recipe.workspace):
+        if isinstance(base, Path) and resolved.is_relative_to(base):
+            return str(resolved.relative_to(base))
     return str(resolved)
 
 
-def _side_inputs(task: Task) -> list[tuple[str, str]]:
-    sides: list[tuple[str, str]] = [("statistics", str(p)) for p in task.statistics]
+def _side_inputs(task: Task) -> list[tuple[str, Location]]:
+    sides: list[tuple[str, Location]] = [("statistics", p) for p in task.statistics]
     if task.step.op == "annotate":
         for plate in task.plates:
             if plate.platemap:
@@ -268,12 +293,16 @@ def _side_inputs(task: Task) -> list[tuple[str, str]]:
     return list(dict.fromkeys(sides))
 
 
-def _inputs_info(recipe: Recipe, task: Task) -> list[dict[str, Any]]:
+def _inputs_info(recipe: Recipe, task: Task, store: OutputStore) -> list[dict[str, Any]]:
     role = "single_cells" if task.step.input is None else "profiles"
-    entries = [(role, str(p)) for p in task.inputs] + _side_inputs(task)
+    entries: list[tuple[str, Location]] = [(role, p) for p in task.inputs]
+    entries += _side_inputs(task)
     infos = []
     for kind, path in entries:
-        info = checksum(path, storage_options=recipe.storage_options or None)
+        if kind in ("profiles", "statistics") and store.owns(path):
+            info = store.checksum(path)  # a previous level, or saved statistics
+        else:
+            info = checksum(str(path), storage_options=recipe.storage_options or None)
         infos.append({"role": kind, "path": _display(recipe, path), **info})
     return infos
 
@@ -299,21 +328,8 @@ def _fingerprint(recipe: Recipe, task: Task, inputs: list[dict[str, Any]]) -> st
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _up_to_date(task: Task, fingerprint: str) -> bool:
-    for out in task.outputs:
-        if not out.path.is_file():
-            return False
-        manifest = read_manifest(out.path)
-        if manifest is None or manifest.get("fingerprint") != fingerprint:
-            return False
-        recorded = manifest.get("output", {})
-        current = checksum(out.path)
-        if (
-            recorded.get("size") != current["size"]
-            or recorded.get("checksum") != current["checksum"]
-        ):
-            return False
-    return True
+def _up_to_date(task: Task, fingerprint: str, store: OutputStore) -> bool:
+    return all(store.up_to_date(out.path, fingerprint) for out in task.outputs)
 
 
 # ----------------------------------------------------------------------------- execution
@@ -333,13 +349,17 @@ def _features(step: Step, frame: pl.LazyFrame) -> Any:
     return step.features
 
 
-def _scan_inputs(recipe: Recipe, task: Task, staging: Path) -> pl.LazyFrame:
+def _scan_inputs(
+    recipe: Recipe, task: Task, staging: Path, store: OutputStore | None = None
+) -> pl.LazyFrame:
     from cytoplan.api import scan
 
     options = recipe.storage_options or None
     frames: list[pl.LazyFrame] = []
     per_plate = len(task.inputs) == len(task.plates)
     for index, source in enumerate(task.inputs):
+        if store is not None and task.step.input is not None and store.owns(source):
+            source = store.readable(source)  # a previous level: the staged or fetched copy
         text = str(source)
         needs_staging = task.step.op == "aggregate" and (
             text.lower().endswith(_SQLITE_SUFFIXES) or ("://" not in text and Path(text).is_dir())
@@ -383,9 +403,10 @@ def _empty_text_columns_as_float(frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.with_columns(pl.col(empty).cast(pl.Float64)) if empty else frame
 
 
-def _compute(task: Task, frame: pl.LazyFrame) -> pl.LazyFrame:
+def _compute(task: Task, frame: pl.LazyFrame, store: OutputStore | None = None) -> pl.LazyFrame:
     import cytoplan.api as api
 
+    store = store or LocalStore()
     step = task.step
     params = dict(step.params)
     feats = _features(step, frame)
@@ -404,27 +425,31 @@ def _compute(task: Task, frame: pl.LazyFrame) -> pl.LazyFrame:
     if step.op == "normalize":
         if not task.statistics and step.save_statistics is None:
             return api.normalize(frame, **params)
-        return _normalize_with_saved_statistics(task, frame, params)
+        return _normalize_with_saved_statistics(task, frame, params, store)
     if step.op == "feature_select":
         return api.feature_select(frame, **params)
     return api.consensus(frame, **params)
 
 
 def _normalize_with_saved_statistics(
-    task: Task, frame: pl.LazyFrame, params: dict[str, Any]
+    task: Task, frame: pl.LazyFrame, params: dict[str, Any], store: OutputStore
 ) -> pl.LazyFrame:
     """Apply saved statistics (``statistics:``) or fit and save them (``save_statistics:``)."""
     from cytoplan.ops.normalize import Normalizer, make_normalizer
 
     if task.statistics:
-        return Normalizer.load(task.statistics[0]).transform(frame)
+        saved = task.statistics[0]
+        if store.owns(saved):
+            saved = store.readable(saved)
+        return Normalizer.load(saved).transform(frame)
     options = {k: v for k, v in params.items() if k not in ("reference", "by", "method")}
     normalizer = make_normalizer(params.get("method", "standardize"), **options)
     normalizer.fit(frame, reference=params.get("reference"), by=params.get("by"))
     for out in task.outputs:
         if out.kind == "statistics":
-            out.path.parent.mkdir(parents=True, exist_ok=True)
-            normalizer.save(out.path)
+            target = store.local(out.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            normalizer.save(target)
     return normalizer.transform(frame)
 
 
@@ -440,51 +465,67 @@ def _subset(frame: pl.LazyFrame, out: OutputFile, task: Task) -> pl.LazyFrame:
     return frame.filter(pl.col(PLATE_COLUMN).is_in(list(out.plates)))
 
 
-def _write(recipe: Recipe, frame: pl.LazyFrame, out: OutputFile) -> tuple[int, int]:
+def _write(
+    recipe: Recipe, frame: pl.LazyFrame, out: OutputFile, store: OutputStore
+) -> tuple[int, int]:
+    """Write one output to its local file (the staging copy for a remote folder)."""
     from cytoplan.io.sinks import infer_sink_format, write_profiles
 
-    out.path.parent.mkdir(parents=True, exist_ok=True)
+    path = store.local(out.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if out.kind == "gct":
         from cytoplan.io.gct import write_gct
 
         table = frame.collect()
-        write_gct(table, out.path)
+        write_gct(table, path)
         return table.height, table.width
     if out.kind == "statistics":  # saved while computing
-        saved = pl.scan_parquet(out.path)
+        saved = pl.scan_parquet(path)
         return int(saved.select(pl.len()).collect().item()), len(saved.collect_schema())
-    fmt, _ = infer_sink_format(out.path)
+    fmt, _ = infer_sink_format(path)
     options: dict[str, Any] = {}
     if fmt == "parquet":
         if recipe.compression and recipe.compression != "gzip":
             options["compression"] = recipe.compression
     else:
         options["float_format"] = recipe.float_format
-    write_profiles(frame, out.path, **options)
+    write_profiles(frame, path, **options)
     from cytoplan.api import scan
 
-    written = scan(out.path)
+    written = scan(path)
     rows = int(written.select(pl.len()).collect().item())
     return rows, len(written.collect_schema())
 
 
-def _run_task(recipe: Recipe, task: Task, fingerprint: str, inputs: list[dict[str, Any]]) -> None:
+def _run_task(
+    recipe: Recipe,
+    task: Task,
+    fingerprint: str,
+    inputs: list[dict[str, Any]],
+    store: OutputStore,
+) -> None:
     started = datetime.now(UTC)
     clock = time.perf_counter()
     base = _settings_temp()
     with tempfile.TemporaryDirectory(dir=base, prefix="cytoplan-staging-") as staging:
-        frame = _compute(task, _scan_inputs(recipe, task, Path(staging)))
+        frame = _compute(task, _scan_inputs(recipe, task, Path(staging), store), store)
         if task.step.level != "plate" or len(task.outputs) > 1:
             frame = frame.collect().lazy()  # fitted once, split into several files
         shapes = {}
         for out in task.outputs:
-            shapes[out.path] = _write(recipe, _subset(frame, out, task), out)
+            shapes[out.path] = _write(recipe, _subset(frame, out, task), out, store)
     seconds = time.perf_counter() - clock
     versions = package_versions()
     step = task.step
+
+    def _statistics_checksum(path: Location) -> dict[str, Any]:
+        if store.owns(path):
+            return store.checksum(path)
+        return checksum(str(path), storage_options=recipe.storage_options or None)
+
     for out in task.outputs:
         rows, columns = shapes[out.path]
-        info = checksum(out.path)
+        info = checksum(store.local(out.path))
         manifest = {
             "cytoplan_manifest": 1,
             "output": {
@@ -519,11 +560,15 @@ def _run_task(recipe: Recipe, task: Task, fingerprint: str, inputs: list[dict[st
             "inputs": inputs,
             "statistics": [
                 *[
-                    {"role": "used", "path": _display(recipe, p), **checksum(p)}
+                    {"role": "used", "path": _display(recipe, p), **_statistics_checksum(p)}
                     for p in task.statistics
                 ],
                 *[
-                    {"role": "saved", "path": _display(recipe, o.path), **checksum(o.path)}
+                    {
+                        "role": "saved",
+                        "path": _display(recipe, o.path),
+                        **checksum(store.local(o.path)),
+                    }
                     for o in task.outputs
                     if o.kind == "statistics"
                 ],
@@ -536,7 +581,7 @@ def _run_task(recipe: Recipe, task: Task, fingerprint: str, inputs: list[dict[st
                 "seconds": round(seconds, 3),
             },
         }
-        write_manifest(out.path, manifest)
+        store.publish(out.path, manifest)
 
 
 def _settings_temp() -> Path:
@@ -547,18 +592,13 @@ def _settings_temp() -> Path:
     return folder
 
 
-def _remove_stale_temporaries(tasks: list[Task]) -> None:
+def _remove_stale_temporaries(tasks: list[Task], store: OutputStore) -> None:
     """Delete temporary files left beside outputs by a killed run (``.<name>.<id>.tmp``).
 
-    Writers use a temporary name and rename it when complete; a run killed with
-    SIGKILL cannot remove its temporary file, so the next run does.
+    Writers use a temporary name (key) and rename (copy) it when complete; a run
+    killed with SIGKILL cannot remove its temporary file, so the next run does.
     """
-    for task in tasks:
-        for out in task.outputs:
-            for target in (out.path, manifest_path(out.path)):
-                if target.parent.is_dir():
-                    for stale in target.parent.glob(f".{target.name}.*.tmp"):
-                        stale.unlink(missing_ok=True)
+    store.remove_stale(out.path for task in tasks for out in task.outputs)
 
 
 def run_recipe(
@@ -593,29 +633,30 @@ def run_recipe(
         say(f"warning: {warning}")
     report = RunReport(recipe)
     tasks = plan(recipe)
-    _remove_stale_temporaries(tasks)
-    for number, task in enumerate(tasks, 1):
-        clock = time.perf_counter()
-        inputs = _inputs_info(recipe, task)
-        fingerprint = _fingerprint(recipe, task, inputs)
-        prefix = f"[{number}/{len(tasks)}] level {task.step.data_level:<2} {task.label}"
-        if not force and _up_to_date(task, fingerprint):
-            report.results.append(TaskResult(task, "skipped", 0.0))
-            say(f"{prefix}: up to date, skipped")
-            continue
-        try:
-            _run_task(recipe, task, fingerprint, inputs)
-        except CytoplanError as error:
-            msg = f"{task.label} (recipe line {task.step.line}): {error}"
-            raise type(error)(msg) from error
-        except (pl.exceptions.PolarsError, OSError, ValueError) as error:
-            # an engine or file-system failure: reported with the step, never half-written
-            msg = f"{task.label} (recipe line {task.step.line}) failed: {error}"
-            raise CytoplanError(msg) from error
-        seconds = time.perf_counter() - clock
-        report.results.append(TaskResult(task, "ran", seconds))
-        written = ", ".join(_display(recipe, o.path) for o in task.outputs)
-        say(f"{prefix}: wrote {written} ({seconds:.1f} s)")
+    with open_store(recipe.output_dir, recipe.output_options, _settings_temp()) as store:
+        _remove_stale_temporaries(tasks, store)
+        for number, task in enumerate(tasks, 1):
+            clock = time.perf_counter()
+            inputs = _inputs_info(recipe, task, store)
+            fingerprint = _fingerprint(recipe, task, inputs)
+            prefix = f"[{number}/{len(tasks)}] level {task.step.data_level:<2} {task.label}"
+            if not force and _up_to_date(task, fingerprint, store):
+                report.results.append(TaskResult(task, "skipped", 0.0))
+                say(f"{prefix}: up to date, skipped")
+                continue
+            try:
+                _run_task(recipe, task, fingerprint, inputs, store)
+            except CytoplanError as error:
+                msg = f"{task.label} (recipe line {task.step.line}): {error}"
+                raise type(error)(msg) from error
+            except (pl.exceptions.PolarsError, OSError, ValueError) as error:
+                # an engine or file-system failure: reported with the step, never half-written
+                msg = f"{task.label} (recipe line {task.step.line}) failed: {error}"
+                raise CytoplanError(msg) from error
+            seconds = time.perf_counter() - clock
+            report.results.append(TaskResult(task, "ran", seconds))
+            written = ", ".join(_display(recipe, o.path) for o in task.outputs)
+            say(f"{prefix}: wrote {written} ({seconds:.1f} s)")
     return report
 
 
@@ -631,8 +672,6 @@ def explain_recipe(recipe: Recipe | str | Path, *, plans: bool = True, **load_op
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, **load_options)
-    from cytoplan.api import scan
-
     lines = [
         f"recipe    {recipe.path} ({recipe.dialect}, sha256 {recipe.sha256[:12]})",
         f"workspace {recipe.workspace}",
@@ -640,6 +679,14 @@ def explain_recipe(recipe: Recipe | str | Path, *, plans: bool = True, **load_op
         f"plates    {len(recipe.plates)}: " + ", ".join(p.key for p in recipe.plates),
     ]
     lines += [f"warning   {w}" for w in recipe.warnings]
+    with open_store(recipe.output_dir, recipe.output_options, _settings_temp()) as store:
+        _explain_tasks(recipe, store, lines, plans=plans)
+    return "\n".join(lines)
+
+
+def _explain_tasks(recipe: Recipe, store: OutputStore, lines: list[str], *, plans: bool) -> None:
+    from cytoplan.api import scan
+
     for number, task in enumerate(plan(recipe), 1):
         step = task.step
         params = ", ".join(f"{k}={v!r}" for k, v in step.params.items())
@@ -654,8 +701,7 @@ def explain_recipe(recipe: Recipe | str | Path, *, plans: bool = True, **load_op
         for role, side in _side_inputs(task):
             lines.append(f"   in   {_display(recipe, side)} ({role})")
         for out in task.outputs:
-            manifest = manifest_path(out.path)
-            state = "exists" if out.path.exists() and manifest.exists() else "to write"
+            state = "exists" if store.exists(out.path) else "to write"
             lines.append(f"   out  {_display(recipe, out.path)}  ({out.kind}, {state})")
         first = str(task.inputs[0])
         cheap = (
@@ -671,4 +717,3 @@ def explain_recipe(recipe: Recipe | str | Path, *, plans: bool = True, **load_op
                 frame, title = _compute(task, frame), "plan"
             lines.append(f"   {title}:")
             lines.extend("     " + row for row in frame.explain().splitlines())
-    return "\n".join(lines)
