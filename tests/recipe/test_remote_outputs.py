@@ -283,3 +283,55 @@ def test_other_url_schemes_are_rejected(tmp_path: Path) -> None:
         load_recipe(recipe, workspace=WORKSPACE)
     with pytest.raises(RecipeError, match=r"--output-dir / output_dir= 'https://x/y'"):
         load_recipe(CYTOPLAN_RECIPE, output_dir="https://x/y")
+
+
+@pytest.mark.parametrize("where", ["s3", "local"])
+def test_saved_statistics_applied_from_the_bucket_or_a_local_file(
+    server: Any,
+    remote_run: tuple[RunReport, str],
+    cytoplan_run: tuple[RunReport, Path],
+    tmp_path: Path,
+    where: str,
+) -> None:
+    import polars as pl
+
+    from cytoplan.recipe.provenance import checksum
+
+    _, fitted = remote_run
+    _, local_root = cytoplan_run
+    name = f"{BATCH}/BR00000001/BR00000001_normalized_negcon_statistics.parquet"
+    saved = f"s3://{BUCKET}/{fitted}/{name}" if where == "s3" else str(local_root / name)
+    recipe_file = tmp_path / "reuse.yml"
+    recipe_file.write_text(
+        "version: 1\n"
+        f"workspace: {local_root}\n"
+        "inputs:\n"
+        f"  single_cells: {BATCH}/*/*_augmented.parquet\n"
+        "steps:\n"
+        "  reused:\n"
+        "    op: normalize\n"
+        f"    statistics: {saved}\n"
+    )
+    prefix = f"reuse-{where}-{uuid.uuid4().hex[:8]}"
+    recipe = _remote_recipe(server, prefix, recipe_file)
+    report = run_recipe(recipe)
+    assert [r.status for r in report.results] == ["ran", "ran"]
+    key = f"{prefix}/{BATCH}/BR00000001/BR00000001_reused.parquet"
+    table = pl.read_parquet(_object(server, key))
+    normalized = local_root / BATCH / "BR00000001" / "BR00000001_normalized_negcon.parquet"
+    assert table.equals(pl.read_parquet(normalized))
+    used = json.loads(_object(server, key + MANIFEST))["statistics"][0]
+    # the statistics' identity is their SHA-256 (the object's manifest records it), not the ETag
+    assert used["role"] == "used"
+    assert used["path"] == (saved if where == "s3" else name)  # local: relative to the workspace
+    assert (used["checksum"], used["method"]) == (checksum(local_root / name)["checksum"], "sha256")
+    assert {r.status for r in run_recipe(recipe).results} == {"skipped"}
+
+
+def test_missing_bucket_is_a_source_error_before_any_step(server: Any) -> None:
+    recipe = load_recipe(CYTOPLAN_RECIPE, output_dir="s3://no-such-bucket/profiles")
+    recipe = dataclasses.replace(recipe, output_storage_options=server.storage_options())
+    lines: list[str] = []
+    with pytest.raises(SourceError, match=r"not found: 's3://no-such-bucket/profiles/'"):
+        run_recipe(recipe, log=lines.append)
+    assert lines == []  # nothing computed

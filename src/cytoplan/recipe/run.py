@@ -136,6 +136,8 @@ def _resolve(recipe: Recipe, template: str, **names: str | None) -> Location:
     if isinstance(recipe.output_dir, str):  # an s3:// prefix
         if "://" in text:
             return text
+        if Path(text).is_absolute():  # a local file (e.g. statistics saved elsewhere)
+            return Path(text)
         # keys below the bucket; "../" climbs the prefix (profiling-recipe's ../gct/)
         scheme, _, rest = recipe.output_dir.partition("://")
         bucket, _, prefix = rest.partition("/")

@@ -179,6 +179,7 @@ class RemoteStore(OutputStore):
         self._listing: dict[str, dict[str, Any]] | None = None
         self._manifests: dict[str, dict[str, Any] | None] = {}
         self._staged: set[str] = set()
+        self._files = LocalStore()  # absolute local paths in templates stay local
 
     # -- names
     @staticmethod
@@ -193,11 +194,17 @@ class RemoteStore(OutputStore):
         return str(location)
 
     def local(self, location: Location) -> Path:
+        if not _is_url(location):
+            return self._files.local(location)
         key = posixpath.normpath(self._key(self._url(location)))
         return self.staging / "objects" / key
 
     def owns(self, location: Location) -> bool:
-        return _is_url(location) and str(location).startswith(self.root + "/")
+        """Every location: objects (below the folder, beside it) and local paths alike."""
+        return True
+
+    def _under_root(self, url: str) -> bool:
+        return url.startswith(self.root + "/")
 
     # -- what the bucket holds
     def _list(self) -> dict[str, dict[str, Any]]:
@@ -215,7 +222,7 @@ class RemoteStore(OutputStore):
         return self._listing
 
     def _info(self, url: str) -> dict[str, Any] | None:
-        if self.owns(url):
+        if self._under_root(url):
             return self._list().get(self._key(url))
         from cytoplan.io.remote import retrying
 
@@ -231,12 +238,16 @@ class RemoteStore(OutputStore):
         return str(tag).strip('"')
 
     def exists(self, location: Location) -> bool:
+        if not _is_url(location):
+            return self._files.exists(location)
         url = self._url(location)
         return self._info(url) is not None and self._info(url + MANIFEST_SUFFIX) is not None
 
     def read_manifest(self, location: Location) -> dict[str, Any] | None:
         from cytoplan.io.remote import retrying
 
+        if not _is_url(location):
+            return self._files.read_manifest(location)
         url = self._url(location) + MANIFEST_SUFFIX
         if url in self._manifests:
             return self._manifests[url]
@@ -266,10 +277,14 @@ class RemoteStore(OutputStore):
         return info, manifest
 
     def up_to_date(self, location: Location, fingerprint: str) -> bool:
+        if not _is_url(location):
+            return self._files.up_to_date(location, fingerprint)
         _, manifest = self._verified(self._url(location))
         return manifest is not None and manifest.get("fingerprint") == fingerprint
 
     def checksum(self, location: Location) -> dict[str, Any]:
+        if not _is_url(location):
+            return self._files.checksum(location)
         url = self._url(location)
         if url in self._staged:
             return checksum(self.local(url))
@@ -285,6 +300,8 @@ class RemoteStore(OutputStore):
     def readable(self, location: Location) -> Path:
         from cytoplan.io.remote import retrying
 
+        if not _is_url(location):
+            return self._files.readable(location)
         url = self._url(location)
         local = self.local(url)
         if url not in self._staged:
@@ -298,6 +315,9 @@ class RemoteStore(OutputStore):
     def publish(self, location: Location, manifest: dict[str, Any]) -> None:
         from cytoplan.io.remote import retrying, upload_file
 
+        if not _is_url(location):
+            self._files.publish(location, manifest)
+            return
         url = self._url(location)
         local = self.local(url)
         self._staged.add(url)
@@ -319,6 +339,8 @@ class RemoteStore(OutputStore):
         from cytoplan.io.remote import retrying
 
         wanted: set[tuple[str, str]] = set()
+        locations = list(locations)
+        self._files.remove_stale(p for p in locations if not _is_url(p))
         for location in locations:
             if not _is_url(location):
                 continue
@@ -327,7 +349,7 @@ class RemoteStore(OutputStore):
             wanted.add((head, name))
             wanted.add((head, name + MANIFEST_SUFFIX))
         listing = dict(self._list())
-        outside = {head for head, _ in wanted if not self.owns(f"{self.scheme}://{head}/")}
+        outside = {head for head, _ in wanted if not self._under_root(f"{self.scheme}://{head}/")}
         for head in sorted(outside):  # e.g. profiling-recipe's ../gct/ beside the output folder
             folder = f"{self.scheme}://{head}/"
             found = retrying(lambda: self.fs.glob(f"{folder}.*.tmp"), url=folder, action="list")  # noqa: B023
