@@ -21,6 +21,7 @@ __all__ = [
     "CytoplanError",
     "JoinError",
     "NotFittedError",
+    "ParameterError",
     "RecipeError",
     "SchemaError",
     "SourceError",
@@ -74,3 +75,7 @@ class NotFittedError(CytoplanError):
 
 class RecipeError(CytoplanError):
     """A recipe is invalid (unknown key, wrong type, missing file), with its location."""
+
+
+class ParameterError(CytoplanError, ValueError):
+    """An argument is out of its allowed range or of the wrong kind."""
