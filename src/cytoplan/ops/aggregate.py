@@ -11,8 +11,9 @@ This is pycytominer's ``aggregate`` (spec §2.1) as a query plan:
   null;
 * ``method="median"`` is exact (the mean of the two middle values for an even count)
   and runs in column blocks sized from ``memory_limit``, so memory does not grow with
-  the number of features (:mod:`cytoplan.stats.holistic`); ``method="mean"`` is one
-  streaming group-by and stays lazy.
+  the number of features (:mod:`cytoplan.stats.holistic`); ``method="mean"`` streams
+  fixed row chunks merged in row order (:mod:`cytoplan.stats.moments`), so its bits do
+  not depend on the thread count.
 
 Examples
 --------
@@ -46,7 +47,8 @@ import polars as pl
 
 from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
 from cytoplan.schema import feature_columns, infer_cp_features, require_columns, require_numeric
-from cytoplan.stats.holistic import grouped_medians, missing_as_null
+from cytoplan.stats.holistic import grouped_medians
+from cytoplan.stats.moments import grouped_moments
 
 if TYPE_CHECKING:
     from polars.selectors import Selector
@@ -208,7 +210,7 @@ def aggregate(
         None (numeric ``Cells_/Cytoplasm_/Nuclei_`` columns), a polars selector, a list
         of names, or ``"infer"`` (pycytominer's rule).
     method
-        ``"median"`` (exact, in column blocks) or ``"mean"`` (one streaming pass).
+        ``"median"`` (exact, in column blocks) or ``"mean"`` (streamed, deterministic).
     object_count
         Add ``Metadata_Object_Count``: the non-null values of ``object_feature`` per
         group (int64).
@@ -224,13 +226,13 @@ def aggregate(
     fields_of_view_feature
         The column holding the field of view.
     memory_limit
-        Budget for the median's column blocks (``"1GiB"``, bytes, or None: the default).
+        Budget for the column blocks (``"1GiB"``, bytes, or None: the default).
 
     Returns
     -------
     pl.LazyFrame
-        ``strata``, [``Metadata_Object_Count``], features as float64. The median is
-        computed when this function is called (the result is small); the mean is lazy.
+        ``strata``, [``Metadata_Object_Count``], features as float64. Computed when
+        this function is called (the result is small).
 
     Raises
     ------
@@ -270,24 +272,31 @@ def aggregate(
 
     count = pl.col(object_feature).count().cast(pl.Int64).alias(OBJECT_COUNT)
     if how == "mean":
-        # NaN → null before the group-by, so the aggregation is a plain mean (the
-        # streaming engine's fast path; inside the aggregation it is 2x slower and
-        # 3x bigger on wide tables)
-        floats = [name for name in names if schema[name].is_float()]
-        prepared = frame.with_columns(missing_as_null(name, schema[name]) for name in floats)
-        exprs = [pl.col(name).mean().cast(pl.Float64) for name in names]
-        if object_count:
-            exprs.insert(0, count)
-        return (
-            prepared.group_by(keys)
-            .agg(exprs)
-            .sort(keys, nulls_last=True)
-            .select(*keys, *([OBJECT_COUNT] if object_count else []), *names)
-        )
-
-    medians = grouped_medians(frame, names, by=keys, memory_limit=memory_limit)
+        # Polars' own streaming mean adds partial sums in whatever order threads
+        # finish, so its last bits change with the thread count; grouped_moments
+        # merges fixed row chunks in row order (contract 3: byte-identical outputs).
+        moments = grouped_moments(frame, names, by=keys, memory_limit=memory_limit)
+        profiles = _wide(moments, keys, names)
+    else:
+        profiles = grouped_medians(frame, names, by=keys, memory_limit=memory_limit)
     if object_count:
         counts = frame.group_by(keys).agg(count).collect(engine="streaming")
-        medians = medians.join(counts, on=keys, how="left", nulls_equal=True, maintain_order="left")
-        medians = medians.select(*keys, OBJECT_COUNT, *names)
-    return medians.lazy()
+        profiles = profiles.join(
+            counts, on=keys, how="left", nulls_equal=True, maintain_order="left"
+        )
+        profiles = profiles.select(*keys, OBJECT_COUNT, *names)
+    return profiles.lazy()
+
+
+def _wide(moments: pl.DataFrame, keys: list[str], names: list[str]) -> pl.DataFrame:
+    """Tidy per-group means (one row per group and feature) as one column per feature."""
+    groups = moments.select(keys).unique(maintain_order=True)
+    columns = {
+        name: part["mean"]
+        for (name,), part in moments.partition_by(
+            "feature", maintain_order=True, as_dict=True
+        ).items()
+    }
+    return groups.with_columns(
+        pl.Series(name, columns.get(name, []), dtype=pl.Float64) for name in names
+    )
