@@ -138,6 +138,10 @@ def test_second_run_skips_every_step_without_writing(
     # the manifests (and a listing) decide: no data object is read
     read = [r.path for r in requests if r.method == "GET" and f"/{prefix}/" in r.path]
     assert read and all(path.endswith(MANIFEST) for path in read), read
+    # each manifest once (fetched together before the first step)
+    keys = server.keys(BUCKET, prefix + "/")
+    manifests = [f"/{BUCKET}/{k}" for k in keys if k.endswith(MANIFEST)]
+    assert sorted(read) == sorted(manifests)
 
 
 def test_a_deleted_object_reruns_its_step_only(
@@ -335,3 +339,8 @@ def test_missing_bucket_is_a_source_error_before_any_step(server: Any) -> None:
     with pytest.raises(SourceError, match=r"not found: 's3://no-such-bucket/profiles/'"):
         run_recipe(recipe, log=lines.append)
     assert lines == []  # nothing computed
+
+
+def test_a_url_squashed_into_a_path_is_refused() -> None:
+    with pytest.raises(RecipeError, match=r"pass the output folder as a string"):
+        load_recipe(CYTOPLAN_RECIPE, output_dir=Path("s3://lab/profiles"))

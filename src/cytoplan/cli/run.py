@@ -24,7 +24,8 @@ from cytoplan.cli._common import echo, quiet_option, reports_errors
     "--output-dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Write outputs here instead of the recipe's output folder.",
+    help="Write outputs here instead of the recipe's output folder "
+    "(a local folder or s3://bucket/prefix).",
 )
 @quiet_option
 @reports_errors

@@ -899,6 +899,12 @@ def load_recipe(
     out: Path | str | None = None
     if output_dir is not None:
         out = str(output_dir) if "://" in str(output_dir) else Path(output_dir)
+        if isinstance(output_dir, Path) and str(output_dir).lower().startswith(("s3:/", "s3a:/")):
+            msg = (
+                f"output_dir={output_dir!r}: a Path cannot hold a URL (it keeps one '/'); "
+                "pass the output folder as a string, e.g. 's3://bucket/prefix'"
+            )
+            raise RecipeError(msg)
     if "version" in first:
         if len(docs) > 1:
             raise where.fail(

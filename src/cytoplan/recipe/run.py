@@ -637,6 +637,7 @@ def run_recipe(
     tasks = plan(recipe)
     with open_store(recipe.output_dir, recipe.output_options, _settings_temp()) as store:
         _remove_stale_temporaries(tasks, store)
+        store.prefetch(out.path for task in tasks for out in task.outputs)
         for number, task in enumerate(tasks, 1):
             clock = time.perf_counter()
             inputs = _inputs_info(recipe, task, store)
