@@ -344,3 +344,15 @@ def test_missing_bucket_is_a_source_error_before_any_step(server: Any) -> None:
 def test_a_url_squashed_into_a_path_is_refused() -> None:
     with pytest.raises(RecipeError, match=r"pass the output folder as a string"):
         load_recipe(CYTOPLAN_RECIPE, output_dir=Path("s3://lab/profiles"))
+
+
+def test_transient_upload_errors_are_retried(server: Any) -> None:
+    prefix = f"retry-{uuid.uuid4().hex[:8]}"
+    key = f"{prefix}/consensus.parquet"
+    server.fail_next(f"/{BUCKET}/{key}", 2, status=503)
+    report = run_recipe(_remote_recipe(server, prefix))
+    assert {r.status for r in report.results} == {"ran"}
+    failed = [r for r in server.requests if r.path == f"/{BUCKET}/{key}" and r.status == 503]
+    assert len(failed) == 2  # both injected errors were met, then the copy succeeded
+    manifest = json.loads(_object(server, key + MANIFEST))
+    assert manifest["output"]["size"] == len(_object(server, key))
