@@ -129,7 +129,7 @@ def test_errors() -> None:
     with pytest.raises(SchemaError, match="not numeric"):
         grouped_medians(lf, ["s"])
     with pytest.raises(CytoplanError, match="unknown statistic"):
-        grouped_statistics(lf, ["x"], statistics=("mean",))  # type: ignore[arg-type]
+        grouped_statistics(lf, ["x"], statistics=("max",))  # type: ignore[arg-type]
     with pytest.raises(CytoplanError, match="unknown statistic"):
         grouped_statistics(lf, ["x"], statistics=(1.5,))
     with pytest.raises(CytoplanError, match="both group keys"):
@@ -168,3 +168,15 @@ def test_plan_whose_row_order_changes_between_scans_is_still_exact(cells: pl.Dat
     unordered = cells.lazy().map_batches(lambda df: df.sample(fraction=1.0, shuffle=True))
     got = grouped_medians(unordered, features, by=keys, memory_limit=1)
     assert got.equals(grouped_medians(cells.lazy(), features, by=keys))
+
+
+def test_mean_matches_numpy_per_group_skipping_missing_values() -> None:
+    rng = np.random.default_rng(7)
+    values = rng.normal(3, 2, size=600)
+    values[rng.random(600) < 0.1] = np.nan
+    groups = rng.integers(0, 7, size=600).astype(str)
+    lf = pl.LazyFrame({"g": groups, "x": values})
+    got = grouped_statistics(lf, ["x"], statistics=("mean",), by=["g"], memory_limit="1GiB")
+    table = got["mean"].sort("g")
+    for group, mean in table.iter_rows():
+        np.testing.assert_allclose(mean, np.nanmean(values[groups == group]), rtol=1e-13)

@@ -11,9 +11,9 @@ This is pycytominer's ``aggregate`` (spec §2.1) as a query plan:
   null;
 * ``method="median"`` is exact (the mean of the two middle values for an even count)
   and runs in column blocks sized from ``memory_limit``, so memory does not grow with
-  the number of features (:mod:`cytoplan.stats.holistic`); ``method="mean"`` streams
-  fixed row chunks merged in row order (:mod:`cytoplan.stats.moments`), so its bits do
-  not depend on the thread count.
+  the number of features (:mod:`cytoplan.stats.holistic`); ``method="mean"`` runs on
+  the same blocks, summing each group in row order, so its bits do not depend on the
+  thread count.
 
 Examples
 --------
@@ -47,8 +47,7 @@ import polars as pl
 
 from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
 from cytoplan.schema import feature_columns, infer_cp_features, require_columns, require_numeric
-from cytoplan.stats.holistic import grouped_medians
-from cytoplan.stats.moments import grouped_moments
+from cytoplan.stats.holistic import grouped_statistics
 
 if TYPE_CHECKING:
     from polars.selectors import Selector
@@ -210,7 +209,7 @@ def aggregate(
         None (numeric ``Cells_/Cytoplasm_/Nuclei_`` columns), a polars selector, a list
         of names, or ``"infer"`` (pycytominer's rule).
     method
-        ``"median"`` (exact, in column blocks) or ``"mean"`` (streamed, deterministic).
+        ``"median"`` (exact, in column blocks) or ``"mean"`` (same blocks, deterministic).
     object_count
         Add ``Metadata_Object_Count``: the non-null values of ``object_feature`` per
         group (int64).
@@ -271,14 +270,12 @@ def aggregate(
         frame = restrict_fields_of_view(frame, fields_of_view, fields_of_view_feature)
 
     count = pl.col(object_feature).count().cast(pl.Int64).alias(OBJECT_COUNT)
-    if how == "mean":
-        # Polars' own streaming mean adds partial sums in whatever order threads
-        # finish, so its last bits change with the thread count; grouped_moments
-        # merges fixed row chunks in row order (contract 3: byte-identical outputs).
-        moments = grouped_moments(frame, names, by=keys, memory_limit=memory_limit)
-        profiles = _wide(moments, keys, names)
-    else:
-        profiles = grouped_medians(frame, names, by=keys, memory_limit=memory_limit)
+    # the mean runs on the median's column blocks too: Polars' streaming mean adds
+    # partial sums in whatever order threads finish (its last bits change with the
+    # thread count), while each block's in-memory group-by sums a group in row order
+    profiles = grouped_statistics(
+        frame, names, statistics=(how,), by=keys, memory_limit=memory_limit
+    )[how]
     if object_count:
         counts = frame.group_by(keys).agg(count).collect(engine="streaming")
         profiles = profiles.join(
@@ -286,17 +283,3 @@ def aggregate(
         )
         profiles = profiles.select(*keys, OBJECT_COUNT, *names)
     return profiles.lazy()
-
-
-def _wide(moments: pl.DataFrame, keys: list[str], names: list[str]) -> pl.DataFrame:
-    """Tidy per-group means (one row per group and feature) as one column per feature."""
-    groups = moments.select(keys).unique(maintain_order=True)
-    columns = {
-        name: part["mean"]
-        for (name,), part in moments.partition_by(
-            "feature", maintain_order=True, as_dict=True
-        ).items()
-    }
-    return groups.with_columns(
-        pl.Series(name, columns.get(name, []), dtype=pl.Float64) for name in names
-    )

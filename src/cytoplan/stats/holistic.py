@@ -71,8 +71,10 @@ __all__ = [
 #: pycytominer's MAD → σ constant (exactly 1.4826, not 1/Φ⁻¹(0.75)).
 MAD_SCALE = 1.4826
 
-#: A statistic: ``"median"``, ``"mad"`` or a quantile in [0, 1].
-Statistic: TypeAlias = Literal["median", "mad"] | float
+#: A statistic: ``"median"``, ``"mad"``, ``"mean"`` or a quantile in [0, 1]. The mean is
+#: not holistic, but on the same column blocks it is summed group by group in row order,
+#: so its bits do not depend on the thread count (Polars' streaming mean's do).
+Statistic: TypeAlias = Literal["median", "mad", "mean"] | float
 
 _SEP = "\x1f"  # separates statistic and column in internal aliases
 
@@ -86,7 +88,7 @@ def missing_as_null(name: str, dtype: pl.DataType) -> pl.Expr:
 
 
 def _check_statistic(statistic: Statistic) -> None:
-    if statistic in ("median", "mad"):
+    if statistic in ("median", "mad", "mean"):
         return
     if (
         isinstance(statistic, int | float)
@@ -94,7 +96,10 @@ def _check_statistic(statistic: Statistic) -> None:
         and 0.0 <= statistic <= 1.0
     ):
         return
-    msg = f"unknown statistic {statistic!r}: use 'median', 'mad' or a quantile between 0 and 1"
+    msg = (
+        f"unknown statistic {statistic!r}: "
+        "use 'median', 'mad', 'mean' or a quantile between 0 and 1"
+    )
     raise CytoplanError(msg)
 
 
@@ -130,6 +135,8 @@ def _statistic_expr(value: pl.Expr, statistic: Statistic) -> pl.Expr:
         return exact_median(value)
     if statistic == "mad":
         return exact_median((value - exact_median(value)).abs())
+    if statistic == "mean":
+        return value.mean()
     return exact_quantile(value, float(statistic))
 
 
