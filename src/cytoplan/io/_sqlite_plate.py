@@ -18,19 +18,21 @@ Two phases:
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from cytoplan.exceptions import SourceError
 from cytoplan.io._sqlite_catalog import check_sqlite_file, quote, read_catalogue, read_only_uri
 from cytoplan.io._sqlite_fetch import ColumnRead, TableReader, Target
+from cytoplan.io._sqlite_records import open_record_reader
 from cytoplan.io.cellprofiler import (
     IMAGE,
     IMG,
@@ -39,21 +41,27 @@ from cytoplan.io.cellprofiler import (
     LinkSpec,
     OutputColumn,
     assemble,
+    gather_index,
     link_key,
     merge_key,
     plan_join,
     resolve_layout,
     rid_column,
+    take,
 )
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["SqlitePlate", "rid_filter", "target_of"]
 
 _BOUND_LIMIT = 1 << 24
 #: Reads of at least this many columns memory-map the file (see ``_sqlite_fetch``).
 _MMAP_COLUMNS = 32
+#: Reads of at least this many Float64 columns decode records from the file's pages.
+_FAST_COLUMNS = 32
+
+
+def _decoder_enabled() -> bool:
+    """The page decoder is on unless ``CYTOPLAN_SQLITE_DECODER=0`` (then all reads use SQL)."""
+    return os.environ.get("CYTOPLAN_SQLITE_DECODER", "1") != "0"
 
 
 def target_of(column: OutputColumn) -> Target:
@@ -106,6 +114,8 @@ class SqlitePlate:
         self._image: pl.DataFrame | None = None
         self._lock = threading.Lock()
         self.queries: list[str] = []
+        #: slices decoded from the file's pages (not through SQL), per compartment
+        self.decoded: dict[str, int] = {}
 
     # ------------------------------------------------------------------ plan
 
@@ -234,22 +244,42 @@ class SqlitePlate:
 
         def work(comp: str) -> None:
             table = self.layout.compartments[comp]
+            wide = [r for r in reads[comp] if r.target == "float"]
+            narrow = [r for r in reads[comp] if r.target != "float"]
+            use_fast = (
+                len(wide) >= _FAST_COLUMNS and os.environ.get("CYTOPLAN_SQLITE_DECODER") != "0"
+            )
+            fast = open_record_reader(self.path, table) if use_fast else None
             mmap = self.path.stat().st_size if len(reads[comp]) >= _MMAP_COLUMNS else 0
             reader = TableReader(self.uri, table, self.where, mmap_bytes=mmap)
+            small = TableReader(self.uri, table, self.where)
             rid = rid_column(comp)
             try:
                 for start, end in bounds:
                     if stop.is_set():
                         return
-                    rids = plan.get_column(rid).slice(start, end - start).unique().sort()
-                    where, bound = rid_filter(reader.rowid, rids.to_numpy())
-                    piece = reader.read(reads[comp], rows=bound, where_sql=where, rid=RID)
+                    ordered = plan.get_column(rid).slice(start, end - start).to_numpy()
+                    rids = np.unique(ordered)
+                    where, bound = rid_filter(reader.rowid, rids)
+                    piece = None
+                    if fast is not None:
+                        # decoded straight into plan order: no gather when assembling
+                        sources, names = [r.source for r in wide], [r.name for r in wide]
+                        piece = fast.read(ordered, sources, names, RID)
+                        self.decoded[comp] = self.decoded.get(comp, 0) + (piece is not None)
+                    if piece is None:
+                        piece = reader.read(reads[comp], rows=bound, where_sql=where, rid=RID)
+                    elif narrow:
+                        rest = small.read(narrow, rows=bound, where_sql=where, rid=RID)
+                        index = gather_index(rest.get_column(RID).to_numpy(), ordered)
+                        piece = piece.hstack(take(rest.drop(RID), index))
                     put(queues[comp], piece)
             except BaseException as err:  # handed to the consumer
                 put(queues[comp], _Failure(err))
             finally:
                 self.queries.append(reader.last_sql)
                 reader.close()
+                small.close()
 
         threads = [
             threading.Thread(target=work, args=(comp,), name=f"cytoplan-read-{comp}", daemon=True)

@@ -799,18 +799,24 @@ def assemble(
     plan : DataFrame
         A slice of :attr:`JoinPlan.frame`.
     pieces : dict
-        Compartment → frame with ``__rid`` (sorted ascending) and that
-        compartment's output columns (final names and types).
+        Compartment → frame with ``__rid`` and that compartment's output
+        columns (final names and types): either sorted by ``__rid`` (rows are
+        picked from it) or exactly in plan order.
     image : DataFrame
         The image output columns, one row per image-table row (``__img`` position).
     columns : sequence of OutputColumn
         The output columns, in output order.
     """
+    import numpy as np
+
     parts = []
     for comp, piece in pieces.items():
         wanted = plan.get_column(rid_column(comp)).to_numpy()
         available = piece.get_column(RID).to_numpy()
-        parts.append(take(piece.drop(RID), gather_index(available, wanted)))
+        if available.size == wanted.size and np.array_equal(available, wanted):
+            parts.append(piece.drop(RID))  # read in plan order already
+        else:
+            parts.append(take(piece.drop(RID), gather_index(available, wanted)))
     if image.width:
         parts.append(image.select(pl.all().gather(plan.get_column(IMG))))
     if not parts:
