@@ -224,6 +224,25 @@ def _reader_cytoplan(plate: str, table: str) -> int:
     return rows
 
 
+def _reader_decoder(plate: str, table: str) -> int:
+    import numpy as np
+
+    from cytoplan.io._sqlite_catalog import read_catalogue
+    from cytoplan.io._sqlite_records import open_record_reader
+
+    info = read_catalogue(plate)[table]
+    columns = [c for c in info.columns if c not in ("ImageNumber", "ObjectNumber")]
+    reader = open_record_reader(plate, info)
+    assert reader is not None
+    (total,) = sqlite3.connect(plate).execute(f"SELECT max(rowid) FROM {table}").fetchone()
+    rows = 0
+    for lo in range(1, total + 1, 8192):
+        frame = reader.read(np.arange(lo, min(lo + 8192, total + 1)), columns, columns, "rid")
+        assert frame is not None
+        rows += frame.height
+    return rows
+
+
 def _reader_duckdb(plate: str, table: str) -> int:
     import duckdb
 
@@ -255,6 +274,7 @@ READERS = {
     "ADBC SQLite driver 1.13": ("_reader_adbc", "main"),
     "ADBC SQLite driver 1.13 + mmap": ("_reader_adbc_mmap", "main"),
     "cytoplan TableReader (ADBC, mmap per slice)": ("_reader_cytoplan", "main"),
+    "cytoplan page decoder (NumPy, pread)": ("_reader_decoder", "main"),
     "DuckDB 1.5.5 sqlite_scan (1 thread)": ("_reader_duckdb", "bench"),
     "connectorx 0.4.6": ("_reader_connectorx", "bench"),
 }
