@@ -160,3 +160,16 @@ def test_scan_is_the_same_with_and_without_the_decoder(monkeypatch: pytest.Monke
     without = scan_cellprofiler_sqlite(EXPORTTODATABASE).collect()
     assert_frame_equal(with_decoder, without)
     assert math.isfinite(with_decoder.select(pl.col("Cells_AreaShape_Area").sum()).item())
+
+
+def test_a_file_changed_after_opening_is_read_through_sql(tmp_path: Path) -> None:
+    path = _table(tmp_path / "changing.sqlite", [(1.0, 2.0), (3.0, 4.0)])
+    info = read_catalogue(path)["t"]
+    reader = open_record_reader(path, info)
+    assert reader is not None
+    assert reader.read(np.asarray([1, 2]), ["c0"], ["c0"], "r") is not None
+    con = sqlite3.connect(path)
+    con.execute("UPDATE t SET c0 = 9.0 WHERE rowid = 1")
+    con.commit()
+    con.close()
+    assert reader.read(np.asarray([1, 2]), ["c0"], ["c0"], "r") is None

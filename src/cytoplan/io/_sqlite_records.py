@@ -22,12 +22,13 @@ row slices at once:
    (SQLite stores no NaN, so NaN → null afterwards is exact); TEXT values in a
    REAL column are parsed like the ADBC path does (``'nan'`` → null, ``'inf'``).
 
-Anything the fast path does not handle — a WAL file with frames, a hot
-journal, UTF-16 text, records shorter or longer than the table (``ALTER TABLE
-ADD COLUMN``), multi-byte serial types, BLOBs, an ``INTEGER PRIMARY KEY``
-column, ``WITHOUT ROWID`` tables — makes :meth:`RecordReader.read` return
-``None`` (or :func:`open_record_reader` return ``None``), and the caller reads
-that slice through SQL instead. Tests compare both paths value by value.
+Anything the fast path does not handle — a file changed since it was opened
+(its header's change counter moved), a WAL file with frames, a hot journal,
+UTF-16 text, records shorter or longer than the table (``ALTER TABLE ADD
+COLUMN``), multi-byte serial types, BLOBs, an ``INTEGER PRIMARY KEY`` column,
+``WITHOUT ROWID`` tables — makes :meth:`RecordReader.read` return ``None`` (or
+:func:`open_record_reader` return ``None``), and the caller reads that slice
+through SQL instead. Tests compare both paths value by value.
 
 Pages are read with ``pread`` (never memory-mapped), so the file's pages are
 never counted in the process' resident memory.
@@ -117,6 +118,8 @@ def _varints(
 class _Geometry:
     page_size: int
     usable: int
+    #: the header's file change counter when the reader was opened
+    change_counter: bytes = b""
 
     @property
     def max_local(self) -> int:
@@ -154,7 +157,7 @@ def _geometry(path: Path) -> _Geometry:
     ):
         msg = "the database has a WAL file or a hot journal"
         raise _Unsupported(msg)
-    return _Geometry(page_size=page_size, usable=page_size - reserved)
+    return _Geometry(page_size=page_size, usable=page_size - reserved, change_counter=head[24:28])
 
 
 def _page_kind(fd: int, number: int, page_size: int) -> tuple[int, bytes]:
@@ -380,6 +383,9 @@ class RecordReader:
         """
         fd = os.open(self.path, os.O_RDONLY)
         try:
+            if os.pread(fd, 4, 24) != self.geometry.change_counter:
+                # the file changed since it was opened: let SQLite (and its locks) read it
+                return None
             # decode in small batches: the temporaries are ~40 bytes per value
             frames = [
                 self._read(fd, rowids[lo : lo + _DECODE_ROWS], columns, names, rid)
@@ -486,7 +492,10 @@ def _frame(
     values: NDArray[np.float64], names: Sequence[str], rowids: NDArray[np.int64], rid: str
 ) -> pl.DataFrame:
     """Columns from a (columns, rows) matrix; NaN (SQL NULL) → null in the columns that have it."""
-    frame = pl.from_numpy(values, schema=list(names), orient="col")
+    if values.shape[0] == 1:  # from_numpy reads a (1, n) matrix as one row
+        frame = pl.DataFrame({names[0]: values[0]})
+    else:
+        frame = pl.from_numpy(values, schema=list(names), orient="col")
     with_nan = np.flatnonzero(np.isnan(values).any(axis=1))
     if with_nan.size:
         frame = frame.with_columns(pl.col([names[int(i)] for i in with_nan]).fill_nan(None))
