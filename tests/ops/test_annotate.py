@@ -175,6 +175,10 @@ def test_external_metadata(profiles: pl.DataFrame, platemap: pl.DataFrame) -> No
     assert allowed.height == profiles.height + 1
 
 
+@pytest.mark.skipif(
+    int(pd.__version__.split(".")[0]) < 3,
+    reason="pycytominer's annotate_cmap treats missing broad samples differently under pandas 2",
+)
 @pytest.mark.parametrize("mode", ["none", "chemical", "genetic"])
 def test_cmap(profiles: pl.DataFrame, platemap: pl.DataFrame, mode: str) -> None:
     base = profiles.drop("Metadata_broad_sample")

@@ -12,6 +12,13 @@ from cytoplan.io.gct import write_gct
 
 from .conftest import BATCH
 
+# pycytominer's write_gct prints missing and integer values through pandas, whose text
+# for them changed in pandas 3 (the version the parity target was verified on, spec §0)
+needs_pandas_3 = pytest.mark.skipif(
+    int(__import__("pandas").__version__.split(".")[0]) < 3,
+    reason="pycytominer's GCT text for missing/integer values differs under pandas 2",
+)
+
 pytest.importorskip("pandas")
 pytest.importorskip("pycytominer")
 
@@ -21,6 +28,7 @@ def _stacked(run: tuple[object, Path]) -> pl.DataFrame:
     return pl.read_parquet(out / BATCH / f"{BATCH}_normalized_feature_select_negcon_batch.parquet")
 
 
+@needs_pandas_3
 def test_gct_matches_pycytominer_on_the_fixture_batch(
     cytoplan_run: tuple[object, Path], tmp_path: Path
 ) -> None:
@@ -42,6 +50,7 @@ def test_gct_matches_pycytominer_on_the_fixture_batch(
     assert recipe_gct.read_bytes() == ours
 
 
+@needs_pandas_3
 def test_gct_with_nulls_integers_and_chosen_columns(tmp_path: Path) -> None:
     from pycytominer.cyto_utils import write_gct as reference_gct
 
