@@ -25,14 +25,13 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import polars as pl
 
 from cytoplan.exceptions import SourceError
 from cytoplan.io._sqlite_catalog import check_sqlite_file, quote, read_catalogue, read_only_uri
 from cytoplan.io._sqlite_fetch import ColumnRead, TableReader, Target
-from cytoplan.io._sqlite_records import open_record_reader
 from cytoplan.io.cellprofiler import (
     IMAGE,
     IMG,
@@ -49,6 +48,9 @@ from cytoplan.io.cellprofiler import (
     rid_column,
     take,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["SqlitePlate", "rid_filter", "target_of"]
 
@@ -243,6 +245,10 @@ class SqlitePlate:
                 return
 
         def work(comp: str) -> None:
+            import numpy as np
+
+            from cytoplan.io._sqlite_records import open_record_reader
+
             table = self.layout.compartments[comp]
             wide = [r for r in reads[comp] if r.target == "float"]
             narrow = [r for r in reads[comp] if r.target != "float"]

@@ -771,7 +771,7 @@ def gather_index(available: np.ndarray, wanted: np.ndarray) -> np.ndarray | slic
     import numpy as np
 
     idx = np.searchsorted(available, wanted)
-    if idx.size and (idx[-1] >= available.size or not np.array_equal(available[idx], wanted)):
+    if idx.size and (idx.max() >= available.size or not np.array_equal(available[idx], wanted)):
         msg = "internal error: a row needed by the merge was not read"
         raise SourceError(msg)
     if idx.size and idx[-1] - idx[0] + 1 == idx.size and np.all(np.diff(idx) == 1):
