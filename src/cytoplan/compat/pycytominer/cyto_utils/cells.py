@@ -51,6 +51,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+#: the strata chunk (pycytominer's ``n_aggregation_memory_strata``) a cell was read in
+_CHUNK = "__cytoplan_memory_stratum__"
+
+
+def _check_memory_strata(n: Any) -> None:
+    """Reject ``n_aggregation_memory_strata`` as pycytominer does.
+
+    Not > 0: ``ValueError``; not an integer (``2.0``, ``"2"``): the ``TypeError``
+    pycytominer's comparison or chunking (``range(0, len, n)``) raises.
+    """
+    if not (n > 0):
+        msg = (
+            "Number of strata to pull into memory at once (n_aggregation_memory_strata) must be > 0"
+        )
+        raise ValueError(msg)
+    range(0, 1, n)
+
+
 def _sqlite_path(sql_file: str) -> Path:
     text = str(sql_file)
     if text.startswith("sqlite:///"):
@@ -167,11 +185,11 @@ class SingleCells:
         """Row count of a table."""
         return int(self._query(f"SELECT COUNT(*) AS n FROM {quote(table)}")["n"].iloc[0])
 
-    def get_sql_table_col_names(self, table: str) -> tuple[list[str], list[str]]:
-        """(metadata columns, feature columns) of a table."""
+    def get_sql_table_col_names(self, table: str) -> list[str]:
+        """Column names of a table (pycytominer reads them from ``SELECT * ... LIMIT 1``)."""
         with sqlite3.connect(read_only_uri(self.path), uri=True) as con:
-            names = [row[1] for row in con.execute(f"PRAGMA table_info({quote(table)})")]
-        return self.split_column_categories(names)
+            cursor = con.execute(f"SELECT * FROM {quote(table)} LIMIT 1")
+            return [item[0] for item in cursor.description]
 
     def split_column_categories(self, col_names: list[str]) -> tuple[list[str], list[str]]:
         """Features: names starting (case-insensitively) with a compartment; the rest: metadata."""
@@ -204,7 +222,7 @@ class SingleCells:
 
     def load_compartment(self, compartment: str) -> pd.DataFrame:
         """A compartment table: metadata columns (as stored) then features as floats."""
-        meta, features = self.get_sql_table_col_names(compartment)
+        meta, features = self.split_column_categories(self.get_sql_table_col_names(compartment))
         if isinstance(self.features, list):
             features = [f for f in features if f in self.features]
         names = ", ".join(quote(c) for c in [*meta, *features])
@@ -219,35 +237,58 @@ class SingleCells:
     def count_cells(
         self,
         compartment: str = "cells",
-        merge_cols: list[str] | None = None,
+        merge_cols: list[str] = ["TableNumber", "ImageNumber"],  # noqa: B006
         object_col: str = "ObjectNumber",
         image_count_col: str = "Count_Cells",
         count_subset: bool = False,
     ) -> pd.DataFrame:
-        """Cells per stratum (``cell_count``), from the objects of ``compartment``."""
-        merge_cols = merge_cols or ["TableNumber", "ImageNumber"]
+        """Cells per stratum (``cell_count``), as pycytominer 1.7.1 counts them.
+
+        In order of preference: the sum per stratum of ``image_count_col`` when the
+        loaded image columns hold it; else the sum of that column read from the image
+        table (joined on the class's ``merge_cols``) when the table has it, whatever
+        ``compartment`` is; else the number of ``object_col`` values of
+        ``compartment`` per stratum (joined on ``merge_cols``). ``count_subset``
+        counts the subsampled cells (``object_feature`` values) instead.
+        Strata with a missing key are left out (pandas' ``groupby``).
+        """
+        check_compartments([compartment])
         if count_subset:
-            if not (self.is_aggregated and self.is_subset_computed):
+            if not self.is_aggregated:
                 msg = "Make sure to aggregate_profiles() first!"
-                raise ValueError(msg)
-            assert self.subset_data_df is not None
-            return (
-                self.subset_data_df.groupby(self.strata)["Metadata_ObjectNumber"]
-                .count()
-                .reset_index()
-                .rename({"Metadata_ObjectNumber": "cell_count"}, axis="columns")
-            )
+                raise RuntimeError(msg)
+            if not self.is_subset_computed:
+                msg = "Make sure to get_subsample() first!"
+                raise RuntimeError(msg)
+            if self.subset_data_df is None:
+                msg = "count_cells() did not set subset_data_df"
+                raise RuntimeError(msg)
+            return self._per_stratum(self.subset_data_df, self.object_feature, "count")
+        if image_count_col in self.image_df.columns:
+            return self._per_stratum(self.image_df, image_count_col, "sum")
+        if image_count_col in self.get_sql_table_col_names(self.image_table_name):
+            columns = ", ".join(quote(c) for c in [*self.merge_cols, image_count_col])
+            counts = self._query(f"SELECT {columns} FROM {quote(self.image_table_name)}")
+            merged = self.image_df.merge(counts, how="inner", on=self.merge_cols)
+            return self._per_stratum(merged, image_count_col, "sum")
+        if len(merge_cols) < 1:
+            msg = "merge_cols must include at least one merge column."
+            raise ValueError(msg)
+        if not object_col:
+            msg = "object_col must be a non-empty column name."
+            raise ValueError(msg)
         objects = self._query(
             f"SELECT {', '.join(quote(c) for c in [*merge_cols, object_col])} "
             f"FROM {quote(compartment)}"
         )
         merged = self.image_df.merge(objects, how="inner", on=merge_cols)
-        return (
-            merged.groupby(self.strata)[object_col]
-            .count()
-            .reset_index()
-            .rename({object_col: "cell_count"}, axis="columns")
-        )
+        return self._per_stratum(merged, object_col, "count")
+
+    def _per_stratum(self, frame: pd.DataFrame, column: str, how: str) -> pd.DataFrame:
+        """``column`` counted or summed per stratum, renamed ``cell_count``."""
+        grouped = frame.groupby(self.strata)[column]
+        values = grouped.count() if how == "count" else grouped.sum()
+        return values.reset_index().rename({column: "cell_count"}, axis="columns")
 
     # -------------------------------------------------------------- subsampling
     def subsample_profiles(self, df: pd.DataFrame, rename_col: bool = True) -> pd.DataFrame:
@@ -293,19 +334,41 @@ class SingleCells:
         add_image_features: bool = False,
         n_aggregation_memory_strata: int = 1,
     ) -> pd.DataFrame:
-        """Aggregate one compartment per stratum (optionally with object/site counts)."""
+        """Aggregate one compartment per stratum (optionally with object/site counts).
+
+        ``n_aggregation_memory_strata`` is validated as pycytominer validates it and
+        gives pycytominer's rows: pycytominer reads the compartment in chunks of that
+        many strata (each chunk one SQL query selecting the cells whose merge
+        columns take values of the chunk's strata), aggregates each chunk and
+        concatenates the results. Here the chunk each cell falls into is worked out
+        from the image table alone (:meth:`_memory_strata_chunks`) and the
+        compartment is aggregated in one engine call, which bounds memory by column
+        blocks rather than by strata; the rows equal pycytominer's for every value.
+        """
         from cytoplan.compat.pycytominer.aggregate import aggregate
 
         check_compartments(compartment)
-        if n_aggregation_memory_strata <= 0:
-            msg = "n_aggregation_memory_strata must be a positive integer"
-            raise ValueError(msg)
         if (self.subsample_frac < 1 or self.subsample_n != "all") and compute_subsample:
             self.get_subsample(compartment=compartment)
         if not self.image_data_loaded:
             self.load_image(image_table_name=self.image_table_name)
+        _check_memory_strata(n_aggregation_memory_strata)
+        if self.features != "infer":
+            missing = [c for c in self.merge_cols if c not in self.features]
+            if missing:  # pycytominer looks the merge columns' SQL types up among the features
+                raise KeyError(missing[0])
+        chunks = self._memory_strata_chunks(n_aggregation_memory_strata)
         compartment_df = self.load_compartment(compartment)
-        population_df = self.image_df.merge(compartment_df, how="inner", on=self.merge_cols)
+        image_df = self.image_df
+        strata = list(self.strata)
+        if chunks["_many"]:
+            image_df = image_df.merge(chunks["map"], how="inner", on=self.merge_cols)
+            strata = [_CHUNK, *strata]
+        else:
+            image_df = image_df.merge(
+                chunks["map"][self.merge_cols], how="inner", on=self.merge_cols
+            )
+        population_df = image_df.merge(compartment_df, how="inner", on=self.merge_cols)
         population_df = population_df.rename(self.linking_col_rename, axis="columns")
         if self.features == "infer":
             features: Any = infer_cp_features(population_df, compartments=compartment)
@@ -313,13 +376,15 @@ class SingleCells:
             features = self.features
         result: Any = aggregate(
             population_df=population_df,
-            strata=self.strata,
+            strata=strata,
             compute_object_count=compute_counts,
             operation=self.aggregation_operation,
             subset_data_df=self.subset_data_df,
             features=features,
             object_feature=self.object_feature,
         )
+        if _CHUNK in result.columns:
+            result = result.drop(columns=_CHUNK)
         if compute_counts and self.fields_of_view_feature not in self.strata:
             counts = aggregate_fields_count(self.image_df, self.strata, self.fields_of_view_feature)
             if add_image_features:
@@ -339,6 +404,41 @@ class SingleCells:
             feature_cols = infer_cp_features(result, image_features=True)
             result = result.reindex(columns=metadata_cols + feature_cols)
         return result.reset_index(drop=True)
+
+    def _memory_strata_chunks(self, n: int) -> dict[str, Any]:
+        """Which of pycytominer's strata chunks read each image key.
+
+        pycytominer groups the image table's strata (sorted, strata with a missing
+        key left out) ``n`` at a time and reads, per chunk, the compartment rows
+        whose merge columns each take a value listed for one of the chunk's strata
+        (``TableNumber in (...) and ImageNumber in (...)``, per stratum, or-ed). A
+        key can be read by no chunk (its stratum has a missing value) or by several
+        (the per-column lists cross-match another stratum's images); each reading
+        aggregates it again. Returns ``{"map": frame of merge columns and _CHUNK,
+        "_many": whether some key is read by more than one chunk}``.
+        """
+        keys = self.image_df[self.merge_cols].drop_duplicates()
+        by_value: list[dict[Any, set[int]]] = [{} for _ in self.merge_cols]
+        groups = self.image_df.groupby(self.strata, sort=True, dropna=True)
+        for position, (_, group) in enumerate(groups):
+            chunk = position // int(n)
+            for index, name in enumerate(self.merge_cols):
+                for value in pd.unique(group[name]):
+                    by_value[index].setdefault(value, set()).add(chunk)
+        rows: list[tuple[Any, ...]] = []
+        many = False
+        for key in keys.itertuples(index=False, name=None):
+            found: set[int] | None = None
+            for index, value in enumerate(key):
+                here = by_value[index].get(value, set())
+                found = here if found is None else found & here
+            for chunk in sorted(found or ()):
+                rows.append((*key, chunk))
+            many = many or len(found or ()) > 1
+        mapping = pd.DataFrame(rows, columns=[*self.merge_cols, _CHUNK])
+        for name in self.merge_cols:
+            mapping[name] = mapping[name].astype(keys[name].dtype)
+        return {"map": mapping, "_many": many}
 
     def aggregate_profiles(
         self,
