@@ -23,9 +23,11 @@ ones kept:
     mean over perturbation groups of the within-group population SD
     ``> noise_removal_stdev_cutoff``.
 
-Statistics come from streaming aggregations (one ``select`` for counts, extremes
-and variances; value counts per column block; one ``group_by`` for noise removal;
-a streamed Gram matrix for Pearson correlations); only small results are collected.
+Statistics come from streaming aggregations (one ``select`` for counts and
+extremes; deterministic streamed moments for variances and noise removal's
+within-group SDs, the same bits whatever the thread count; value counts per column
+block; a streamed Gram matrix for Pearson correlations); only small results are
+collected.
 ``dropped_`` reports, for every dropped column, the operation, the statistic and
 the reason.
 
@@ -79,6 +81,7 @@ from cytoplan.ops._selection_stats import (
     Engine,
     clean,
     column_summaries,
+    column_variances,
     frequency_counts,
     group_spread,
 )
@@ -287,6 +290,7 @@ class _FitState:
         self.remaining = list(features)
         self.drops: list[Drop] = []
         self._summaries: pl.DataFrame | None = None
+        self._variances: dict[str, float | None] = {}
         self._n_rows: int | None = None
 
     def record(self, drops: list[Drop]) -> None:
@@ -315,11 +319,25 @@ class _FitState:
         limit = settings(memory_limit=self.selector.memory_limit).memory_limit
         return "in-memory" if size <= limit // 2 else "streaming"
 
-    def summaries(self) -> pl.DataFrame:
-        """Counts, extremes and variances of the remaining features (one pass, cached)."""
+    def summaries(self, *, variance: bool = False) -> pl.DataFrame:
+        """Counts and extremes of the remaining features (one pass, cached), with their
+        variances (``variance=True``: deterministic moments, computed once per feature)."""
         if self._summaries is None:
-            self._summaries = column_summaries(self.reference, self.remaining, engine=self.engine())
-        return self._summaries.filter(pl.col("feature").is_in(self.remaining))
+            self._summaries = column_summaries(
+                self.reference, self.remaining, engine=self.engine(), variance=False
+            )
+        summaries = self._summaries.filter(pl.col("feature").is_in(self.remaining))
+        if not variance:
+            return summaries
+        todo = [name for name in self.remaining if name not in self._variances]
+        if todo:
+            fresh = column_variances(self.reference, todo, memory_limit=self.selector.memory_limit)
+            self._variances.update(zip(fresh["feature"], fresh["var"], strict=True))
+        var = pl.Series("var", [self._variances[name] for name in summaries["feature"]])
+        infinite = pl.col("n_infinite") > 0
+        return summaries.with_columns(
+            pl.when(infinite).then(float("nan")).otherwise(var.cast(pl.Float64)).alias("var")
+        )
 
     def run(self, operation: str) -> list[Drop]:
         sel = self.selector
@@ -329,7 +347,7 @@ class _FitState:
         if not self.remaining:
             return []
         if operation == "variance_threshold":
-            return variance_rule(self.summaries(), min_variance=sel.min_variance)
+            return variance_rule(self.summaries(variance=True), min_variance=sel.min_variance)
         if operation == "drop_na_columns":
             return na_rule(self.summaries(), na_cutoff=sel.na_cutoff)
         if operation == "drop_outliers":
@@ -384,7 +402,7 @@ class _FitState:
                 raise CytoplanError(msg)
             frame = _with_labels(frame, labels)
             group = pl.col(_LABEL_COLUMN)
-        spread = group_spread(frame, self.remaining, group, engine=self.engine())
+        spread = group_spread(frame, self.remaining, group, memory_limit=sel.memory_limit)
         return noise_rule(spread, stdev_cutoff=cutoff)
 
 
