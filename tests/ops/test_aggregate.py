@@ -9,7 +9,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
+from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, ParameterError, SchemaError
 from cytoplan.ops.aggregate import OBJECT_COUNT, aggregate
 from cytoplan.testing.profiles import make_profiles
 
@@ -195,7 +195,7 @@ def test_empty_input_gives_empty_output(cells: pl.DataFrame) -> None:
 
 def test_errors(cells: pl.DataFrame) -> None:
     lf = cells.lazy()
-    with pytest.raises(CytoplanError, match="unknown aggregation method 'max'"):
+    with pytest.raises(ParameterError, match="method must be one of 'median', 'mean', got 'max'"):
         aggregate(lf, method="max")  # type: ignore[arg-type]
     with pytest.raises(ColumnNotFoundError, match="Metadata_Batch"):
         aggregate(lf, strata=["Metadata_Batch"])
@@ -207,7 +207,7 @@ def test_errors(cells: pl.DataFrame) -> None:
         aggregate(lf, features=["Cells_Missing"])
     with pytest.raises(ColumnNotFoundError, match="Metadata_Other"):
         aggregate(lf, subset=pl.DataFrame({"Metadata_Other": ["1"]}))
-    with pytest.raises(CytoplanError, match="strata is empty"):
+    with pytest.raises(ParameterError, match=r"strata must be a non-empty list .*got \[\]"):
         aggregate(lf, strata=[])
     text = pl.LazyFrame({"Metadata_Well": ["A"], "Cells_Text": ["1.5"]})
     with pytest.raises(SchemaError, match="Cells_Text"):

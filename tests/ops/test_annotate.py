@@ -9,7 +9,12 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, JoinError, SchemaError
+from cytoplan.exceptions import (
+    ColumnNotFoundError,
+    JoinError,
+    ParameterError,
+    SchemaError,
+)
 from cytoplan.ops.annotate import annotate, annotate_cmap, cp_clean
 from cytoplan.testing.profiles import make_profiles
 
@@ -229,16 +234,20 @@ def test_errors(profiles: pl.DataFrame, platemap: pl.DataFrame) -> None:
         annotate(lf, platemap, join_on=["Metadata_pos", "Metadata_Well"])
     with pytest.raises(ColumnNotFoundError, match="Metadata_Nope"):
         annotate(lf, platemap, join_on=["Metadata_well_position", "Metadata_Nope"])
-    with pytest.raises(CytoplanError, match="join_on must be"):
+    with pytest.raises(ParameterError, match="join_on must be"):
         annotate(lf, platemap, join_on=["a", "b", "c"])
-    with pytest.raises(CytoplanError, match="together"):
+    with pytest.raises(
+        ParameterError, match="external_metadata must be given with external_join_on"
+    ):
         annotate(lf, platemap, external_join_on=["Metadata_Well"])
-    with pytest.raises(CytoplanError, match="unmatched must be"):
+    with pytest.raises(
+        ParameterError, match="unmatched must be one of 'raise', 'drop', got 'keep'"
+    ):
         annotate(lf, platemap, unmatched="keep")  # type: ignore[arg-type]
     clash = profiles.with_columns(pl.lit("P").alias("Image_Metadata_Plate"))
     with pytest.raises(SchemaError, match="Image_Metadata_Plate -> Metadata_Plate"):
         annotate(clash.lazy(), platemap)
-    with pytest.raises(CytoplanError, match="perturbation_mode"):
+    with pytest.raises(ParameterError, match="perturbation_mode must be one of"):
         annotate(lf, platemap, format_broad_cmap=True, cmap_args={"perturbation_mode": "x"})
     no_sample = profiles.drop("Metadata_broad_sample").lazy()
     with pytest.raises(ColumnNotFoundError, match="Metadata_broad_sample"):

@@ -9,7 +9,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
+from cytoplan.exceptions import ColumnNotFoundError, ParameterError, SchemaError
 from cytoplan.ops._modz import pairwise_correlation
 from cytoplan.ops.consensus import consensus, modz
 from cytoplan.testing.profiles import make_profiles
@@ -147,9 +147,9 @@ def test_pairwise_correlation_matches_pandas() -> None:
 
 def test_errors() -> None:
     lf = _wells(nulls=False).lazy()
-    with pytest.raises(CytoplanError, match="unknown consensus method 'max'"):
+    with pytest.raises(ParameterError, match=r"consensus: method must be one of .*got 'max'"):
         consensus(lf, method="max")  # type: ignore[arg-type]
-    with pytest.raises(CytoplanError, match="unknown MODZ correlation method 'kendall'"):
+    with pytest.raises(ParameterError, match=r"modz_method must be one of .*got 'kendall'"):
         consensus(lf, method="modz", modz_method="kendall")  # type: ignore[arg-type]
     with pytest.raises(ColumnNotFoundError, match="Metadata_Nope"):
         consensus(lf, replicate_columns=["Metadata_Nope"], method="modz")
@@ -157,9 +157,9 @@ def test_errors() -> None:
         consensus(lf, replicate_columns=["Metadata_Nope"])
     with pytest.raises(SchemaError, match="not numeric"):
         consensus(lf, method="modz", features=["Metadata_control_type"])
-    with pytest.raises(CytoplanError, match="precision"):
+    with pytest.raises(ParameterError, match="precision must be an integer >= 0, got -1"):
         consensus(lf, method="modz", precision=-1)
-    with pytest.raises(CytoplanError, match="replicate_columns is empty"):
+    with pytest.raises(ParameterError, match="replicate_columns must be a non-empty list"):
         consensus(lf, replicate_columns=[], method="modz")
 
 

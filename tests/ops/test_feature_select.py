@@ -13,6 +13,7 @@ from cytoplan.exceptions import (
     ColumnNotFoundError,
     CytoplanError,
     NotFittedError,
+    ParameterError,
     SchemaError,
     StatisticsError,
 )
@@ -191,7 +192,9 @@ def test_blocklist_options(profiles: pl.DataFrame) -> None:
     both = resolve_blocklist(["Cells_a"], blocklist_name="default")
     assert both[-1] == "Cells_a" and len(both) == 56
     assert packaged_blocklists() == ["default"]
-    with pytest.raises(CytoplanError, match="unknown packaged blocklist 'Cells_a'"):
+    with pytest.raises(
+        ParameterError, match=r"blocklist must be the name of a packaged .*'Cells_a'"
+    ):
         _fit(profiles, operations="blocklist", blocklist="Cells_a")
 
 
@@ -212,22 +215,22 @@ def test_noise_removal_with_missing_group_labels(profiles: pl.DataFrame) -> None
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"operations": "variance"}, CytoplanError, "unknown operation"),
+        ({"operations": "variance"}, ParameterError, "unknown operation"),
         (
             {"operations": ["blocklist", "nope"]},
-            CytoplanError,
+            ParameterError,
             r"unknown operation\(s\) \['nope'\]",
         ),
-        ({"operations": []}, CytoplanError, "no operation given"),
-        ({"na_cutoff": 1.5}, CytoplanError, "na_cutoff must be between 0 and 1"),
-        ({"corr_threshold": -0.1}, CytoplanError, "corr_threshold must be between"),
-        ({"freq_cut": 2}, CytoplanError, "freq_cut must be between"),
-        ({"unique_cut": float("nan")}, CytoplanError, "unique_cut must be a number"),
-        ({"min_variance": -1}, CytoplanError, "min_variance must be >= 0"),
-        ({"min_variance": True}, CytoplanError, "min_variance must be a number"),
-        ({"outlier_cutoff": "500"}, CytoplanError, "outlier_cutoff must be a number"),
-        ({"corr_method": "distance"}, CytoplanError, "corr_method must be one of"),
-        ({"operations": "noise_removal"}, CytoplanError, "needs both"),
+        ({"operations": []}, ParameterError, r"operations must be .* got \[\]"),
+        ({"na_cutoff": 1.5}, ParameterError, "na_cutoff must be a number between 0 and 1"),
+        ({"corr_threshold": -0.1}, ParameterError, "corr_threshold must be a number between"),
+        ({"freq_cut": 2}, ParameterError, "freq_cut must be a number between 0 and 1, got 2"),
+        ({"unique_cut": float("nan")}, ParameterError, "unique_cut must be a number"),
+        ({"min_variance": -1}, ParameterError, "min_variance must be a number >= 0, got -1"),
+        ({"min_variance": True}, ParameterError, "min_variance must be a number"),
+        ({"outlier_cutoff": "500"}, ParameterError, "outlier_cutoff must be a number"),
+        ({"corr_method": "distance"}, ParameterError, "corr_method must be one of"),
+        ({"operations": "noise_removal"}, ParameterError, "needs both"),
         (
             {
                 "operations": "noise_removal",
@@ -243,8 +246,8 @@ def test_noise_removal_with_missing_group_labels(profiles: pl.DataFrame) -> None
                 "noise_removal_perturb_groups": ["a", "b"],
                 "noise_removal_stdev_cutoff": 1.0,
             },
-            CytoplanError,
-            "2 labels but there are 40 reference rows",
+            ParameterError,
+            r"one label per reference row \(40 labels\), got a list of length 2",
         ),
         (
             {
@@ -252,7 +255,7 @@ def test_noise_removal_with_missing_group_labels(profiles: pl.DataFrame) -> None
                 "noise_removal_perturb_groups": 3,
                 "noise_removal_stdev_cutoff": 1.0,
             },
-            CytoplanError,
+            ParameterError,
             "a column name or a list of labels",
         ),
         ({"features": ["Cells_a", "Metadata_Well"]}, SchemaError, "not numeric: Metadata_Well"),

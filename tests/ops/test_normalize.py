@@ -17,6 +17,7 @@ from cytoplan.exceptions import (
     ColumnNotFoundError,
     CytoplanError,
     NotFittedError,
+    ParameterError,
     SchemaError,
     StatisticsError,
 )
@@ -309,9 +310,9 @@ def test_reference_without_rows_in_a_plate() -> None:
 def test_unknown_method_and_bad_options(wells: pl.DataFrame) -> None:
     with pytest.raises(CytoplanError, match="unknown normalization method 'zscore'"):
         normalize(wells.lazy(), method="zscore")  # type: ignore[arg-type]
-    with pytest.raises(CytoplanError, match="epsilon must be a number"):
+    with pytest.raises(ParameterError, match="epsilon must be a number"):
         normalize(wells.lazy(), method="mad_robustize", mad_robustize_epsilon=None)  # type: ignore[arg-type]
-    with pytest.raises(CytoplanError, match="n_quantiles must be an integer"):
+    with pytest.raises(ParameterError, match="n_quantiles must be an integer"):
         normalize(wells.lazy(), method="inverse_normal", inverse_normal_n_quantiles=0)
     assert isinstance(make_normalizer("MAD_Robustize"), MADRobustize)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.exceptions import ParameterError, StatisticsError
 from cytoplan.ops.normalize import Spherize, normalize
 from cytoplan.testing.profiles import make_profiles
 
@@ -193,11 +193,11 @@ def test_missing_values_are_refused(memory_limit: int | None) -> None:
 
 def test_bad_options() -> None:
     df, _ = complete_profiles(plates=1, wells=24, features=6, seed=1)
-    with pytest.raises(CytoplanError, match="needs center=True"):
+    with pytest.raises(ParameterError, match="needs center=True"):
         normalize(df.lazy(), method="spherize", spherize_method="ZCA-cor", spherize_center=False)
-    with pytest.raises(CytoplanError, match="unknown spherize method 'zca'"):
+    with pytest.raises(ParameterError, match=r"method must be one of 'PCA', 'ZCA', .*got 'zca'"):
         normalize(df.lazy(), method="spherize", spherize_method="zca")  # type: ignore[arg-type]
-    with pytest.raises(CytoplanError, match="epsilon must be a number"):
+    with pytest.raises(ParameterError, match="epsilon must be a number"):
         Spherize(epsilon="x").fit(df.lazy())  # type: ignore[arg-type]
 
 

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.exceptions import StatisticsError
 from cytoplan.ops._normalizer import GROUP_INDEX, Normalizer
+from cytoplan.ops._params import check_number
 from cytoplan.stats.holistic import MAD_SCALE, grouped_statistics
 from cytoplan.stats.moments import grouped_moments
 
@@ -267,9 +268,7 @@ class MADRobustize(_CenterScale):
         self.epsilon = epsilon
 
     def _check_params(self) -> None:
-        if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, int | float):
-            msg = f"mad_robustize epsilon must be a number (default 1e-18), got {self.epsilon!r}"
-            raise CytoplanError(msg)
+        check_number("epsilon", self.epsilon, low=0.0, where="mad_robustize", hint="default 1e-18")
 
     def _fit_stats(
         self,

@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
 import polars as pl
 
-from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
+from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, ParameterError, SchemaError
+from cytoplan.ops._params import check_choice, reject
 from cytoplan.schema import feature_columns, infer_cp_features, require_columns, require_numeric
 from cytoplan.stats.holistic import grouped_statistics
 
@@ -106,21 +107,19 @@ def resolve_features(
 
 
 def _as_list(names: str | Sequence[str], what: str) -> list[str]:
+    if not isinstance(names, str | Sequence) or not all(isinstance(n, str) for n in names):
+        reject(what, names, "a column name or a list of column names")
     listed = [names] if isinstance(names, str) else list(names)
     if not listed:
-        msg = f"{what} is empty: name at least one column"
-        raise CytoplanError(msg)
+        reject(what, listed, "a non-empty list of column names")
     if len(set(listed)) != len(listed):
-        msg = f"{what} repeats a column: {listed}"
-        raise CytoplanError(msg)
+        repeated = sorted({name for name in listed if listed.count(name) > 1})
+        reject(what, listed, "a list of distinct column names", hint=f"{repeated} repeated")
     return listed
 
 
 def _check_method(method: str) -> AggregateMethod:
-    lowered = method.lower() if isinstance(method, str) else method
-    if lowered not in _METHODS:
-        msg = f"unknown aggregation method {method!r}; use 'median' or 'mean'"
-        raise CytoplanError(msg)
+    lowered = check_choice("method", method, _METHODS, fold_case=True, where="aggregate")
     return cast("AggregateMethod", lowered)
 
 
@@ -135,8 +134,12 @@ def restrict_to_subset(lf: pl.LazyFrame, subset: pl.LazyFrame | pl.DataFrame) ->
     schema = lf.collect_schema()
     keys = sub_schema.names()
     if not keys:
-        msg = "subset has no columns: give the key columns of the cells to keep"
-        raise CytoplanError(msg)
+        msg = (
+            "subset must be a table of key columns (e.g. Metadata_ImageNumber, "
+            "Metadata_ObjectNumber), got a table without columns; give the key columns "
+            "of the cells to keep"
+        )
+        raise ParameterError(msg)
     missing = [key for key in keys if key not in schema]
     if missing:
         raise ColumnNotFoundError.from_missing(
@@ -168,8 +171,7 @@ def restrict_fields_of_view(
     require_columns(schema, [feature])
     wanted = [str(value) for value in fields_of_view]
     if not wanted:
-        msg = "fields_of_view is empty: pass 'all' or a list of sites"
-        raise CytoplanError(msg)
+        reject("fields_of_view", list(fields_of_view), "'all' or a list of sites")
     as_text = pl.col(feature).cast(pl.String)
     present = set(lf.select(as_text.unique()).collect().to_series().drop_nulls().to_list())
     absent = [value for value in wanted if value not in present]
@@ -239,8 +241,10 @@ def aggregate(
         A stratum, feature, ``object_feature`` or subset key is not a column.
     SchemaError
         A feature is not numeric.
+    ParameterError
+        Unknown ``method``, empty or repeated ``strata``, bad ``fields_of_view``.
     CytoplanError
-        Unknown ``method``, or a requested field of view is absent.
+        A requested field of view is absent from the data.
 
     Examples
     --------
@@ -265,8 +269,7 @@ def aggregate(
         frame = restrict_to_subset(frame, subset)
     if not (isinstance(fields_of_view, str) and fields_of_view == "all"):
         if isinstance(fields_of_view, str):
-            msg = f"fields_of_view must be 'all' or a list of sites, got {fields_of_view!r}"
-            raise CytoplanError(msg)
+            reject("fields_of_view", fields_of_view, "'all' or a list of sites")
         frame = restrict_fields_of_view(frame, fields_of_view, fields_of_view_feature)
 
     count = pl.col(object_feature).count().cast(pl.Int64).alias(OBJECT_COUNT)

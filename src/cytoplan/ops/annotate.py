@@ -47,7 +47,8 @@ from typing import Literal
 
 import polars as pl
 
-from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, JoinError, SchemaError
+from cytoplan.exceptions import ColumnNotFoundError, JoinError, ParameterError, SchemaError
+from cytoplan.ops._params import check_choice, reject
 from cytoplan.schema import METADATA_PREFIX, infer_cp_features
 
 __all__ = [
@@ -70,6 +71,8 @@ _KEY = "__cytoplan_key"
 _PM_ROW = "__cytoplan_platemap_row"
 _PF_ROW = "__cytoplan_profile_row"
 _EXAMPLES = 5
+_PERTURBATION_MODES = ("none", "chemical", "genetic")
+_CMAP_ARGS = ("cell_id", "perturbation_mode")
 
 
 def _key_text(name: str) -> pl.Expr:
@@ -165,11 +168,7 @@ def annotate_cmap(
     >>> annotate_cmap(lf, join_on="Metadata_Well").collect()["Metadata_pert_id"].item()
     'BRD-K123'
     """
-    if perturbation_mode not in ("none", "chemical", "genetic"):
-        msg = (
-            f"perturbation_mode must be 'none', 'chemical' or 'genetic', got {perturbation_mode!r}"
-        )
-        raise CytoplanError(msg)
+    check_choice("perturbation_mode", perturbation_mode, _PERTURBATION_MODES)
     names = frame.collect_schema().names()
     if "Metadata_broad_sample" not in names:
         raise ColumnNotFoundError.from_missing(
@@ -241,13 +240,14 @@ def annotate_cmap(
 def _join_keys(join_on: str | Sequence[str]) -> tuple[str, str]:
     if isinstance(join_on, str):
         return join_on, join_on
-    keys = list(join_on)
-    if len(keys) != 2:
-        msg = (
-            f"join_on must be [platemap column, profile column], got {keys!r}; "
-            "e.g. ['Metadata_well_position', 'Metadata_Well']"
+    keys = list(join_on) if isinstance(join_on, Sequence) else [join_on]
+    if len(keys) != 2 or not all(isinstance(key, str) for key in keys):
+        reject(
+            "join_on",
+            join_on,
+            "a column name or [platemap column, profile column]",
+            hint="e.g. ['Metadata_well_position', 'Metadata_Well']",
         )
-        raise CytoplanError(msg)
     return keys[0], keys[1]
 
 
@@ -283,12 +283,6 @@ def _check_platemap_join(
                 "platemap or pass duplicates='allow'"
             )
             raise JoinError(msg)
-
-
-def _validate_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        msg = f"{name} must be one of {list(allowed)}, got {value!r}"
-        raise CytoplanError(msg)
 
 
 def annotate(
@@ -351,6 +345,10 @@ def annotate(
         Unmatched or multiplied profile rows (see ``unmatched`` and ``duplicates``).
     SchemaError
         Renaming would duplicate a column, or no ``Metadata_`` column is left.
+    ParameterError
+        A bad argument: ``join_on`` not one name or a pair, an unknown ``unmatched``,
+        ``duplicates``, ``order`` or ``cmap_args`` key, ``external_metadata`` without
+        ``external_join_on`` (or the reverse).
 
     Examples
     --------
@@ -363,12 +361,30 @@ def annotate(
     >>> annotate(profiles, platemap, unmatched="drop").collect().rows()
     [('dmso', 'A01', 1.0)]
     """
-    _validate_choice("unmatched", unmatched, ("raise", "drop"))
-    _validate_choice("duplicates", duplicates, ("raise", "allow"))
-    _validate_choice("order", order, ("platemap", "profiles"))
+    check_choice("unmatched", unmatched, ("raise", "drop"), where="annotate")
+    check_choice("duplicates", duplicates, ("raise", "allow"), where="annotate")
+    check_choice("order", order, ("platemap", "profiles"), where="annotate")
     if (external_metadata is None) != (external_join_on is None):
-        msg = "give external_metadata and external_join_on together (or neither)"
-        raise CytoplanError(msg)
+        given, missing = (
+            ("external_metadata", "external_join_on")
+            if external_join_on is None
+            else ("external_join_on", "external_metadata")
+        )
+        msg = (
+            f"annotate: {missing} must be given with {given} (give both or neither), "
+            f"got {missing}=None"
+        )
+        raise ParameterError(msg)
+    if format_broad_cmap:
+        unknown = sorted(set(cmap_args or {}) - set(_CMAP_ARGS))
+        if unknown:
+            reject(
+                "cmap_args",
+                dict(cmap_args or {}),
+                f"a mapping with keys among {list(_CMAP_ARGS)}",
+                where="annotate",
+                hint=f"unknown key(s) {unknown}",
+            )
     pm_key, pf_key = _join_keys(join_on)
 
     plate = platemap.lazy()
@@ -466,9 +482,12 @@ def _join_external(
     duplicates: str,
 ) -> pl.LazyFrame:
     keys = [external_join_on] if isinstance(external_join_on, str) else list(external_join_on)
-    if not keys:
-        msg = "external_join_on is empty: name the column(s) shared with the profiles"
-        raise CytoplanError(msg)
+    if not keys or not all(isinstance(key, str) for key in keys):
+        reject(
+            "external_join_on",
+            external_join_on,
+            "a column name or a non-empty list of column names shared with the profiles",
+        )
     external = prepare_external_metadata(external)
     ext_names = external.collect_schema().names()
     names = annotated.collect_schema().names()

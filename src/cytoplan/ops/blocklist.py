@@ -28,6 +28,7 @@ from functools import cache
 from importlib import resources
 
 from cytoplan.exceptions import CytoplanError
+from cytoplan.ops._params import one_of, reject
 
 __all__ = [
     "DEFAULT_BLOCKLIST",
@@ -59,16 +60,24 @@ def packaged_blocklists() -> list[str]:
 
 def blocklist_names(name: str | Sequence[str] = DEFAULT_BLOCKLIST) -> list[str]:
     """Column names of one packaged blocklist, or of several concatenated in order."""
+    return _packaged(name, "blocklist_name")
+
+
+def _packaged(name: str | Sequence[str], parameter: str) -> list[str]:
     names = [name] if isinstance(name, str) else list(name)
     registry = _registry()
     found: list[str] = []
     for key in names:
         if key not in registry:
-            msg = (
-                f"unknown packaged blocklist {key!r}; packaged: {', '.join(registry)}. "
-                f"To block columns by name pass blocklist=[...] (a list of column names)"
+            reject(
+                parameter,
+                key,
+                f"the name of a packaged blocklist ({one_of(list(registry))})",
+                hint=(
+                    "unknown packaged blocklist; to block columns by name pass "
+                    "blocklist=[...] (a list of column names)"
+                ),
             )
-            raise CytoplanError(msg)
         found.extend(registry[key])
     return found
 
@@ -88,11 +97,16 @@ def resolve_blocklist(
     if blocklist_name is not None:
         found.extend(blocklist_names(blocklist_name))
     if isinstance(blocklist, str):
-        found.extend(blocklist_names(blocklist))
+        found.extend(_packaged(blocklist, "blocklist"))
     elif blocklist is not None:
-        if not all(isinstance(name, str) for name in blocklist):
-            msg = "blocklist must be a list of column names (strings) or a packaged list name"
-            raise CytoplanError(msg)
+        if not isinstance(blocklist, Sequence) or not all(
+            isinstance(name, str) for name in blocklist
+        ):
+            reject(
+                "blocklist",
+                blocklist,
+                "a list of column names (strings) or the name of a packaged blocklist",
+            )
         found.extend(blocklist)
     elif blocklist_name is None:
         found.extend(blocklist_names(DEFAULT_BLOCKLIST))

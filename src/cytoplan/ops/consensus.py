@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError
+from cytoplan.ops._params import check_choice, check_integer, check_number, reject
 from cytoplan.ops.aggregate import FeatureSpec, aggregate, resolve_features
 from cytoplan.schema import require_columns
 from cytoplan.stats.holistic import missing_as_null
@@ -59,15 +59,26 @@ _MODZ_METHODS = ("spearman", "pearson")
 
 
 def _keys(replicate_columns: str | Sequence[str]) -> list[str]:
-    if not isinstance(replicate_columns, str | Sequence):
-        msg = (
-            f"replicate_columns must be a column name or a list of names, got {replicate_columns!r}"
-        )
-        raise CytoplanError(msg)
+    if not isinstance(replicate_columns, str | Sequence) or not all(
+        isinstance(name, str) for name in replicate_columns
+    ):
+        reject("replicate_columns", replicate_columns, "a column name or a list of column names")
     keys = [replicate_columns] if isinstance(replicate_columns, str) else list(replicate_columns)
     if not keys:
-        msg = "replicate_columns is empty: name the columns that identify replicates"
-        raise CytoplanError(msg)
+        reject(
+            "replicate_columns",
+            keys,
+            "a non-empty list of column names",
+            hint="name the columns that identify replicates",
+        )
+    if len(set(keys)) != len(keys):
+        repeated = sorted({name for name in keys if keys.count(name) > 1})
+        reject(
+            "replicate_columns",
+            keys,
+            "a list of distinct column names",
+            hint=f"{repeated} repeated",
+        )
     return keys
 
 
@@ -114,16 +125,11 @@ def modz(
 
     from cytoplan.ops._modz import modz_signatures
 
-    how = method.lower() if isinstance(method, str) else method
-    if how not in _MODZ_METHODS:
-        msg = f"unknown MODZ correlation method {method!r}; use 'spearman' or 'pearson'"
-        raise CytoplanError(msg)
-    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 0:
-        msg = f"precision must be a non-negative integer (decimals), got {precision!r}"
-        raise CytoplanError(msg)
-    if isinstance(min_weight, bool) or not isinstance(min_weight, int | float):
-        msg = f"min_weight must be a number, got {min_weight!r}"
-        raise CytoplanError(msg)
+    how = check_choice(
+        "method", method, _MODZ_METHODS, fold_case=True, where="modz (correlation method)"
+    )
+    check_integer("precision", precision, low=0, where="modz", hint="decimals of the weights")
+    check_number("min_weight", min_weight, where="modz")
     keys = _keys(replicate_columns)
     schema = lf.collect_schema()
     require_columns(schema, keys)
@@ -195,11 +201,10 @@ def consensus(
     >>> consensus(wells, replicate_columns=["Metadata_g"], method="mean").collect().rows()
     [('a', 2.5), ('b', 5.0)]
     """
-    how = method.lower() if isinstance(method, str) else method
-    if how not in _METHODS:
-        msg = f"unknown consensus method {method!r}; use 'median', 'mean' or 'modz'"
-        raise CytoplanError(msg)
+    how = check_choice("method", method, _METHODS, fold_case=True, where="consensus")
     if how == "modz":
+        # named as the caller wrote them (modz itself calls the first one ``method``)
+        check_choice("modz_method", modz_method, _MODZ_METHODS, fold_case=True, where="consensus")
         return modz(
             lf,
             replicate_columns=replicate_columns,

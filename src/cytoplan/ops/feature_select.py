@@ -53,7 +53,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -62,10 +61,11 @@ import polars as pl
 from cytoplan.config import settings
 from cytoplan.exceptions import (
     ColumnNotFoundError,
-    CytoplanError,
     NotFittedError,
+    ParameterError,
     StatisticsError,
 )
+from cytoplan.ops._params import check_choice, check_number, one_of, reject
 from cytoplan.ops._selection_rules import (
     DROPPED_SCHEMA,
     Drop,
@@ -108,6 +108,7 @@ OPERATIONS: tuple[str, ...] = (
     "noise_removal",
 )
 _CORRELATION_METHODS = ("pearson", "spearman", "kendall")
+_WHERE = "feature_select"
 _LABEL_COLUMN = "__cytoplan_label__"
 _WORKING_COPIES = 4  # values, NaN-cleaned copy, and the engine's buffers
 _ROW_COLUMN = "__cytoplan_row__"
@@ -215,50 +216,54 @@ class FeatureSelector:
 
     def _validated_operations(self) -> list[str]:
         ops = self.operations
+        allowed = f"an operation name or a non-empty list of them ({one_of(OPERATIONS)})"
+        if not isinstance(ops, str | Sequence):
+            reject("operations", ops, allowed, where=_WHERE)
         listed: list[str] = [ops] if isinstance(ops, str) else list(ops)
+        if not listed:
+            reject("operations", listed, allowed, where=_WHERE)
         unknown = [op for op in listed if op not in OPERATIONS]
-        if unknown or not listed:
-            what = f"unknown operation(s) {unknown}" if unknown else "no operation given"
-            msg = f"feature_select: {what}; choose from {', '.join(OPERATIONS)}"
-            raise CytoplanError(msg)
+        if unknown:
+            reject("operations", ops, allowed, where=_WHERE, hint=f"unknown operation(s) {unknown}")
         return listed
 
     def _validate_parameters(self, operations: list[str]) -> None:
         for name in ("na_cutoff", "corr_threshold", "freq_cut", "unique_cut"):
-            _check_number(name, getattr(self, name), low=0.0, high=1.0)
-        _check_number("min_variance", self.min_variance, low=0.0)
-        _check_number("outlier_cutoff", self.outlier_cutoff)
-        method = self.corr_method
-        if not isinstance(method, str) or method.lower() not in _CORRELATION_METHODS:
-            msg = f"corr_method must be one of {', '.join(_CORRELATION_METHODS)}, got {method!r}"
-            raise CytoplanError(msg)
+            check_number(name, getattr(self, name), low=0.0, high=1.0, where=_WHERE)
+        check_number("min_variance", self.min_variance, low=0.0, allow_infinite=True, where=_WHERE)
+        check_number("outlier_cutoff", self.outlier_cutoff, allow_infinite=True, where=_WHERE)
+        check_choice(
+            "corr_method", self.corr_method, _CORRELATION_METHODS, fold_case=True, where=_WHERE
+        )
         if "noise_removal" in operations:
             groups, cutoff = self.noise_removal_perturb_groups, self.noise_removal_stdev_cutoff
-            if groups is None or cutoff is None:
-                msg = (
-                    "noise_removal needs both noise_removal_perturb_groups (a column name or "
-                    "one label per reference row) and noise_removal_stdev_cutoff"
-                )
-                raise CytoplanError(msg)
-            _check_number("noise_removal_stdev_cutoff", cutoff)
+            for name, value, allowed in (
+                (
+                    "noise_removal_perturb_groups",
+                    groups,
+                    "a column name or one label per reference row",
+                ),
+                ("noise_removal_stdev_cutoff", cutoff, "a number"),
+            ):
+                if value is None:
+                    reject(
+                        name,
+                        value,
+                        allowed,
+                        where=_WHERE,
+                        hint=(
+                            "noise_removal needs both noise_removal_perturb_groups and "
+                            "noise_removal_stdev_cutoff"
+                        ),
+                    )
+            check_number("noise_removal_stdev_cutoff", cutoff, allow_infinite=True, where=_WHERE)
             if not isinstance(groups, str | Sequence):
-                msg = (
-                    "noise_removal_perturb_groups must be a column name or a list of labels, "
-                    f"got {type(groups).__name__}"
+                reject(
+                    "noise_removal_perturb_groups",
+                    groups,
+                    "a column name or a list of labels (one per reference row)",
+                    where=_WHERE,
                 )
-                raise CytoplanError(msg)
-
-
-def _check_number(
-    name: str, value: object, *, low: float | None = None, high: float | None = None
-) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        msg = f"{name} must be a number, got {value!r}"
-        raise CytoplanError(msg)
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-        msg = f"{name} must be {bounds}, got {value!r}"
-        raise CytoplanError(msg)
 
 
 def _resolve_features(schema: pl.Schema, spec: Selector | Sequence[str] | str | None) -> list[str]:
@@ -373,8 +378,9 @@ class _FitState:
             return correlation_rule(corr, self.remaining, threshold=sel.corr_threshold)
         if operation == "noise_removal":
             return self._noise_removal()
-        msg = f"unknown operation {operation!r}"  # pragma: no cover - validated before
-        raise CytoplanError(msg)
+        reject(  # pragma: no cover - validated before
+            "operations", operation, one_of(OPERATIONS), where=_WHERE
+        )
 
     def _noise_removal(self) -> list[Drop]:
         sel = self.selector
@@ -396,10 +402,10 @@ class _FitState:
             n_rows = self.n_rows()
             if len(labels) != n_rows:
                 msg = (
-                    f"noise_removal_perturb_groups has {len(labels)} labels but there are "
-                    f"{n_rows} reference rows; give one label per reference row (or a column name)"
+                    f"{_WHERE}: noise_removal_perturb_groups must be a column name or one label "
+                    f"per reference row ({n_rows} labels), got a list of length {len(labels)}"
                 )
-                raise CytoplanError(msg)
+                raise ParameterError(msg)
             frame = _with_labels(frame, labels)
             group = pl.col(_LABEL_COLUMN)
         spread = group_spread(frame, self.remaining, group, memory_limit=sel.memory_limit)

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError
 from cytoplan.ops._normalizer import GROUP_INDEX, Normalizer, attach_group_index
+from cytoplan.ops._params import check_integer
 from cytoplan.stats.blocks import blockwise
 
 if TYPE_CHECKING:
@@ -77,13 +77,7 @@ class InverseNormal(Normalizer):
         self.n_quantiles = n_quantiles
 
     def _check_params(self) -> None:
-        if (
-            isinstance(self.n_quantiles, bool)
-            or not isinstance(self.n_quantiles, int)
-            or self.n_quantiles < 1
-        ):
-            msg = f"inverse_normal n_quantiles must be an integer >= 1, got {self.n_quantiles!r}"
-            raise CytoplanError(msg)
+        check_integer("n_quantiles", self.n_quantiles, low=1, where="inverse_normal")
 
     def _fit_stats(
         self,

@@ -42,6 +42,7 @@ from cytoplan.ops._normalizer import (
     attach_group_index,
     describe_group,
 )
+from cytoplan.ops._params import check_choice, check_number, reject
 from cytoplan.stats.moments import TallSkinnyQR, fixed_batches, grouped_moments
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["SPHERIZE_METHODS", "Spherize"]
 
 SPHERIZE_METHODS = ("PCA", "ZCA", "PCA-cor", "ZCA-cor")
+_WHERE = "spherize"
 _EPS = 2.220446049250313e-16
 _RESERVED = ("feature", "n_samples", "center", "scale")
 _OUT = "__cytoplan_out"
@@ -118,21 +120,18 @@ class Spherize(Normalizer):
         self.epsilon = epsilon
 
     def _check_params(self) -> None:
-        if self.method not in SPHERIZE_METHODS:
-            msg = (
-                f"unknown spherize method {self.method!r}; use one of {list(SPHERIZE_METHODS)} "
-                "(case-sensitive)"
-            )
-            raise CytoplanError(msg)
+        check_choice("method", self.method, SPHERIZE_METHODS, where=_WHERE, hint="case-sensitive")
         if not isinstance(self.center, bool):
-            msg = f"spherize center must be True or False, got {self.center!r}"
-            raise CytoplanError(msg)
+            reject("center", self.center, "True or False", where=_WHERE)
         if self.method.endswith("-cor") and not self.center:
-            msg = f"{self.method} standardizes the data and needs center=True"
-            raise CytoplanError(msg)
-        if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, int | float):
-            msg = f"spherize epsilon must be a number (default 1e-6), got {self.epsilon!r}"
-            raise CytoplanError(msg)
+            reject(
+                "center",
+                self.center,
+                "True with method " + repr(self.method),
+                where=_WHERE,
+                hint=f"{self.method} standardizes the data and needs center=True",
+            )
+        check_number("epsilon", self.epsilon, low=0.0, where=_WHERE, hint="default 1e-6")
 
     @property
     def _standardize(self) -> bool:
