@@ -241,14 +241,17 @@ def test_collate_matches_cytominer_database_layout(tmp_path):
     base = tmp_path / "workspace"
     shutil.copytree(src, base / "analysis" / batch / plate)
     categories = ["Granularity", "ImageQuality", "Threshold"]  # the fixture has no Texture
+    scratch = tmp_path / "scratch"
     ours.collate(
         batch,
         "ingest_config.ini",
         plate,
         base_directory=str(base),
+        tmp_dir=str(scratch),
         image_feature_categories=categories,
         printtoscreen=False,
     )
+    assert not (scratch / "backend" / batch / plate / f"{plate}.sqlite").exists()  # moved
     backend = base / "backend" / batch / plate
     ingested = backend / f"{plate}.sqlite"
     assert ingested.exists()
@@ -265,8 +268,12 @@ def test_collate_matches_cytominer_database_layout(tmp_path):
     theirs_sc = TheirCells(URL).merge_single_cells()
     keep = [c for c in theirs_sc.columns if c != "Metadata_TableNumber"]
     assert_same(ours_sc[keep], theirs_sc[keep])
-    with pytest.raises(SystemExit):
-        ours.collate(batch, "x", plate, base_directory=str(base), printtoscreen=False)
+    # an SQLite left in tmp_dir by an interrupted run: exit unless overwrite (pycytominer)
+    leftover = scratch / "backend" / batch / plate / f"{plate}.sqlite"
+    leftover.write_bytes(b"")
+    with pytest.raises(SystemExit, match="already exists"):
+        ours.collate(batch, "x", plate, base_directory=str(base), tmp_dir=str(scratch))
+    assert leftover.exists()
     # the script entry point: aggregate again from the ingested SQLite
     from cytoplan.compat.pycytominer.cyto_utils.collate_cmd import main
 
@@ -285,5 +292,50 @@ def test_collate_matches_cytominer_database_layout(tmp_path):
         ]
     )
     assert_same(pd.read_csv(backend / f"{plate}.csv"), reference, rtol=1e-9)
-    with pytest.raises(ValueError, match="aws_remote"):
-        ours.collate(batch, "x", plate, base_directory=str(base), aws_remote="s3://b/p")
+    # overwrite replaces the leftover and ingests again; `column` copies an image column
+    ours.collate(
+        batch,
+        "x",
+        plate,
+        base_directory=str(base),
+        tmp_dir=str(scratch),
+        overwrite=True,
+        add_image_features=False,
+        printtoscreen=False,
+    )
+    assert not leftover.exists()
+    without_image = pd.read_csv(backend / f"{plate}.csv")
+    assert_same(
+        without_image,
+        TheirCells(f"sqlite:///{ingested}", aggregation_operation="mean").aggregate_profiles(),
+    )
+    with pytest.raises(SystemExit, match="does not exist"):
+        ours.collate(batch, "x", "NOPLATE", base_directory=str(base), aggregate_only=True)
+
+
+def test_collate_column_copies_an_image_column(tmp_path):
+    import sqlite3
+
+    import polars as pl
+
+    batch, plate = "2024_01_01_Batch1", "BR00000001"
+    src = ROOT / "cpg0000-synthetic/workspace/analysis" / batch / plate
+    base = tmp_path / "workspace"
+    shutil.copytree(src, base / "analysis" / batch / plate)
+    args = {
+        "base_directory": str(base),
+        "printtoscreen": False,
+        "image_feature_categories": ["Granularity", "ImageQuality", "Threshold"],
+    }
+    with pytest.raises(sqlite3.OperationalError, match="duplicate column"):
+        # the image table has Metadata_Plate already: pycytominer's ALTER TABLE fails too
+        ours.collate(batch, "x", plate, tmp_dir=str(tmp_path / "a"), column="Metadata_Well", **args)
+    for image in (base / "analysis" / batch / plate).rglob("Image.csv"):
+        pl.read_csv(image, infer_schema_length=0).drop("Metadata_Plate").write_csv(image)
+    ours.collate(batch, "x", plate, tmp_dir=str(tmp_path / "b"), column="Metadata_Well", **args)
+    ingested = base / "backend" / batch / plate / f"{plate}.sqlite"
+    with sqlite3.connect(ingested) as con:
+        pairs = con.execute("SELECT Metadata_Plate, Metadata_Well FROM Image").fetchall()
+    assert len(pairs) == 48 and all(a == b for a, b in pairs)
+    profiles = pd.read_csv(base / "backend" / batch / plate / f"{plate}.csv")
+    assert (profiles["Metadata_Plate"] == profiles["Metadata_Well"]).all()

@@ -14,6 +14,11 @@ time, so memory holds one CSV file whatever the plate size:
 * Parquet: the merged single cells (:func:`cytoplan.io.csv_folder.scan_cellprofiler_csv`,
   the same table the SQLite scan gives), streamed to the file.
 
+:func:`download_csv_folders` and :func:`download_file` copy the inputs from an
+object store (``s3://``, through fsspec/s3fs) the way pycytominer's ``aws s3
+sync``/``aws s3 cp`` calls do; :func:`cytoplan.io.remote.upload_file` publishes the
+results.
+
 Examples
 --------
 >>> import tempfile, pathlib
@@ -27,8 +32,9 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +46,13 @@ from cytoplan.io._sqlite_catalog import quote
 from cytoplan.io.cellprofiler import LinkSpec
 from cytoplan.io.csv_folder import find_site_folders, scan_cellprofiler_csv, table_number
 
-__all__ = ["CollateReport", "collate_csv_folders", "ingest_table_name"]
+__all__ = [
+    "CollateReport",
+    "collate_csv_folders",
+    "download_csv_folders",
+    "download_file",
+    "ingest_table_name",
+]
 
 _UNPREFIXED = ("ImageNumber", "ObjectNumber")
 _DECLARED = {pl.Int64: "INTEGER", pl.Float64: "REAL", pl.String: "TEXT", pl.Boolean: "INTEGER"}
@@ -223,3 +235,75 @@ def collate_csv_folders(
         report.parquet = Path(parquet)
         report.parquet_rows = pl.scan_parquet(parquet).select(pl.len()).collect().item()
     return report
+
+
+def download_csv_folders(
+    url: str,
+    local: str | Path,
+    *,
+    tables: Sequence[str] = ("Image", *_COMPARTMENTS),
+    storage_options: Mapping[str, object] | None = None,
+) -> list[Path]:
+    """Copy a plate's per-site CSV files from an object-store prefix to a local folder.
+
+    What pycytominer's ``aws s3 sync --exclude "*" --include "*/Cells.csv" ...``
+    copies: every object under ``url`` whose name is ``<table>.csv`` for one of
+    ``tables`` and that sits in a sub-folder of the prefix (``<url>/<site>/Cells.csv``,
+    at any depth), to the same relative path under ``local``. Other objects are not
+    downloaded. Each file is written atomically; existing local files are replaced.
+
+    Parameters
+    ----------
+    url
+        The remote prefix (``s3://bucket/.../analysis``).
+    local
+        The local folder (created).
+    tables
+        CSV stems to copy (default ``Image``, ``Cells``, ``Cytoplasm``, ``Nuclei``).
+    storage_options
+        Endpoint, region, credentials (:func:`cytoplan.io.remote.storage_options_for`);
+        by default from the ``AWS_*`` environment, as the AWS CLI does.
+
+    Returns
+    -------
+    list of Path
+        The files written, sorted.
+
+    Raises
+    ------
+    SourceError
+        The prefix cannot be listed or an object cannot be read.
+    """
+    from cytoplan.io.remote import filesystem, retrying
+
+    fs = filesystem(url, storage_options)
+    prefix = fs._strip_protocol(url.rstrip("/"))
+    found = retrying(lambda: fs.find(prefix), url=url, action="list")
+    wanted = {f"{table}.csv" for table in tables}
+    root = Path(local)
+    written = []
+    for key in sorted(found):
+        relative = key[len(prefix) :].lstrip("/")
+        if "/" not in relative or relative.rsplit("/", 1)[1] not in wanted:
+            continue
+        target = root.joinpath(*relative.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = f"{url.rstrip('/')}/{relative}"
+        with atomic_path(target) as tmp:
+            retrying(functools.partial(fs.get_file, key, str(tmp)), url=source)
+        written.append(target)
+    return written
+
+
+def download_file(
+    url: str, local: str | Path, storage_options: Mapping[str, object] | None = None
+) -> Path:
+    """Copy one object to ``local`` (parent folders created; written atomically)."""
+    from cytoplan.io.remote import filesystem, retrying
+
+    fs = filesystem(url, storage_options)
+    target = Path(local)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        retrying(lambda: fs.get_file(url, str(tmp)), url=url)
+    return target
