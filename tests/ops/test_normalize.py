@@ -308,7 +308,7 @@ def test_reference_without_rows_in_a_plate() -> None:
 
 
 def test_unknown_method_and_bad_options(wells: pl.DataFrame) -> None:
-    with pytest.raises(CytoplanError, match="unknown normalization method 'zscore'"):
+    with pytest.raises(ParameterError, match=r"normalize: method must be one of .*got 'zscore'"):
         normalize(wells.lazy(), method="zscore")  # type: ignore[arg-type]
     with pytest.raises(ParameterError, match="epsilon must be a number"):
         normalize(wells.lazy(), method="mad_robustize", mad_robustize_epsilon=None)  # type: ignore[arg-type]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import polars as pl
 
 from cytoplan.exceptions import CytoplanError, NotFittedError, SchemaError, StatisticsError
+from cytoplan.ops._params import reject
 from cytoplan.ops.aggregate import resolve_features
 from cytoplan.query import as_predicate
 from cytoplan.schema import require_columns, require_numeric
@@ -45,10 +46,12 @@ _FORMAT_VERSION = 1
 def _as_keys(by: str | Sequence[str] | None) -> list[str]:
     if by is None:
         return []
+    if not isinstance(by, str | Sequence) or not all(isinstance(k, str) for k in by):
+        reject("by", by, "None, a column name or a list of column names")
     keys = [by] if isinstance(by, str) else list(by)
     if len(set(keys)) != len(keys):
-        msg = f"by repeats a column: {keys}"
-        raise CytoplanError(msg)
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        reject("by", keys, "a list of distinct column names", hint=f"{repeated} repeated")
     return keys
 
 

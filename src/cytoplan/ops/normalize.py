@@ -34,8 +34,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from cytoplan.exceptions import CytoplanError
 from cytoplan.ops._normalizer import Normalizer
+from cytoplan.ops._params import check_choice
 from cytoplan.ops._scalers import MADRobustize, Robustize, Standardize
 from cytoplan.ops.inverse_normal import InverseNormal
 from cytoplan.ops.spherize import Spherize
@@ -86,10 +86,7 @@ def make_normalizer(
     >>> make_normalizer("spherize", spherize_method="PCA")
     Spherize(method='PCA', center=True, epsilon=1e-06)
     """
-    key = method.lower() if isinstance(method, str) else method
-    if key not in METHODS:
-        msg = f"unknown normalization method {method!r}; use one of {sorted(METHODS)}"
-        raise CytoplanError(msg)
+    key = check_choice("method", method, tuple(METHODS), fold_case=True, where="normalize")
     if key == "mad_robustize":
         return MADRobustize(
             epsilon=mad_robustize_epsilon, features=features, memory_limit=memory_limit
@@ -165,8 +162,8 @@ def normalize(
         (constant feature under ``-cor`` sphering, missing values under sphering).
     SchemaError
         If a feature is not numeric.
-    CytoplanError
-        If the method or an option is unknown.
+    ParameterError
+        If the method or an option is unknown or out of range.
 
     Examples
     --------
