@@ -16,10 +16,11 @@ Examples
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, TypeVar, cast
 
 import polars as pl
 
@@ -167,7 +168,47 @@ def _accepting_paths(
     return wrapper
 
 
-aggregate = _accepting_paths(_aggregate.aggregate)
+_TEXT_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt", ".txt.gz")
+
+
+def _needs_staging(source: Source) -> bool:
+    """A row-oriented file input: SQLite, CellProfiler CSV folders or a text table."""
+    if isinstance(source, pl.LazyFrame | pl.DataFrame):
+        return False
+    text = str(source).lower()
+    if text.endswith(_SQLITE_SUFFIXES + _TEXT_SUFFIXES):
+        return True
+    return "://" not in text and _is_csv_plate_folder(Path(text))
+
+
+def _staging_row_stores(
+    operation: Callable[Concatenate[pl.LazyFrame, P], pl.LazyFrame],
+) -> Callable[Concatenate[Source, P], pl.LazyFrame]:
+    """Like :func:`_accepting_paths`, converting a row-oriented file to Parquet first.
+
+    Column-block statistics read their input once per block, which is cheap on
+    Parquet (a block reads only its columns) and ruinous on a row store. A SQLite
+    file, CellProfiler CSV folders or a CSV/TSV table is therefore converted once
+    (:func:`cytoplan.io.convert.convert`, streamed) into a temporary folder
+    (``TMPDIR``), the result computed, and the copy deleted.
+    """
+
+    @functools.wraps(operation)
+    def wrapper(profiles: Source, /, *args: P.args, **kwargs: P.kwargs) -> pl.LazyFrame:
+        if not _needs_staging(profiles):
+            return operation(scan(profiles), *args, **kwargs)
+        from cytoplan.io.convert import convert
+
+        memory_limit = cast("str | int | None", kwargs.get("memory_limit"))
+        with tempfile.TemporaryDirectory(prefix="cytoplan-staging-") as folder:
+            staged = Path(folder) / "single_cells.parquet"
+            convert(str(profiles), staged, memory_limit=memory_limit, progress=False)
+            return operation(pl.scan_parquet(staged), *args, **kwargs).collect().lazy()
+
+    return wrapper
+
+
+aggregate = _staging_row_stores(_aggregate.aggregate)
 normalize = _accepting_paths(_normalize.normalize)
 feature_select = _accepting_paths(_feature_select.feature_select)
 consensus = _accepting_paths(_consensus.consensus)

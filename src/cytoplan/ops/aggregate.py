@@ -203,8 +203,10 @@ def aggregate(
     Parameters
     ----------
     lf
-        Single cells (or any profiles). For ``method="median"`` the frame is scanned
-        once per column block: pass a columnar source (a Parquet scan).
+        Single cells (or any profiles). The frame is scanned once per column block:
+        pass a columnar source (a Parquet scan). ``cytoplan.aggregate`` given a path
+        to a SQLite file, CellProfiler CSV folders or a CSV/TSV table converts it to
+        a temporary Parquet file first, once.
     strata
         Group keys; output rows are sorted by them (nulls last).
     features
