@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import numpy as np
@@ -17,13 +18,17 @@ import polars as pl
 
 from cytoplan.exceptions import ColumnNotFoundError, CytoplanError
 
-__all__ = ["as_list", "pycytominer_errors", "to_lazy", "to_pandas_like"]
+__all__ = ["as_list", "converted_once", "pycytominer_errors", "to_lazy", "to_pandas_like"]
 
 T = TypeVar("T")
 
 _FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 #: at least this many float columns of one dtype are converted as one array
 _DENSE_MIN = 16
+#: a pandas frame and its columns already converted (set by :func:`converted_once`)
+_CONVERTED: ContextVar[tuple[pd.DataFrame, pl.DataFrame] | None] = ContextVar(
+    "cytoplan_compat_converted", default=None
+)
 
 
 def as_list(value: str | Sequence[T]) -> list[Any]:
@@ -41,27 +46,55 @@ def to_lazy(df: pd.DataFrame, columns: Iterable[str]) -> pl.LazyFrame:
     ['b']
     """
     names = list(dict.fromkeys(columns))
+    cached = _CONVERTED.get()
+    if cached is not None and cached[0] is df and set(names) <= set(cached[1].columns):
+        return cached[1].lazy().select(names)
     missing = [name for name in names if name not in df.columns]
     if missing:
         msg = f"{missing} not in index"
         raise KeyError(msg)
+    return _convert(df, names).lazy()
+
+
+def _convert(df: pd.DataFrame, names: list[str]) -> pl.DataFrame:
+    """``df[names]`` (present, unique names) as a Polars frame; NaN in floats becomes null."""
     sub = df.loc[:, names].reset_index(drop=True)
     blocks: dict[Any, list[str]] = {}
-    for name in names:
-        if sub[name].dtype in _FLOAT_DTYPES:
-            blocks.setdefault(sub[name].dtype, []).append(name)
+    for name, dtype in zip(names, sub.dtypes, strict=True):
+        if dtype in _FLOAT_DTYPES:
+            blocks.setdefault(dtype, []).append(name)
     dense = {dtype: cols for dtype, cols in blocks.items() if len(cols) >= _DENSE_MIN}
     if not dense:
-        return pl.from_pandas(sub).lazy()
-    # wide float blocks go through one NumPy array each (pl.from_pandas converts
-    # column by column); NaN becomes null as from_pandas does
+        return pl.from_pandas(sub)
+    # wide float blocks go through one (column-major) NumPy array each, a Series per
+    # column (pl.from_pandas converts column by column, much slower); NaN becomes null
+    # as from_pandas does
     taken = {name for cols in dense.values() for name in cols}
     parts = [pl.from_pandas(sub.loc[:, [n for n in names if n not in taken]])]
     for cols in dense.values():
         values = np.asfortranarray(sub.loc[:, cols].to_numpy())
-        block = pl.from_numpy(values, schema=cols, orient="row")
-        parts.append(block.with_columns(pl.all().fill_nan(None)))
-    return pl.concat([p for p in parts if p.width], how="horizontal").select(names).lazy()
+        series = [pl.Series(name, values[:, j], nan_to_null=True) for j, name in enumerate(cols)]
+        parts.append(pl.DataFrame(series))
+    return pl.concat([p for p in parts if p.width], how="horizontal").select(names)
+
+
+@contextmanager
+def converted_once(df: pd.DataFrame, columns: Iterable[str]) -> Iterator[None]:
+    """Convert ``columns`` of ``df`` to Polars once for every :func:`to_lazy` call inside.
+
+    A function that runs several engine fits on the same pandas frame (``feature_select``
+    runs one per operation) pays for one conversion; :func:`to_lazy` of that same frame
+    object and a subset of these columns selects from the converted frame. Names not in
+    ``df`` are ignored here (``to_lazy`` still raises for them). ``df`` must not be
+    modified inside the block.
+    """
+    present = set(df.columns)
+    names = [name for name in dict.fromkeys(columns) if name in present]
+    token = _CONVERTED.set((df, _convert(df, names)) if names else None)
+    try:
+        yield
+    finally:
+        _CONVERTED.reset(token)
 
 
 def to_pandas_like(frame: pl.DataFrame, like: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -117,32 +150,44 @@ def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return function(*args, **kwargs)
 
 
-def pandas_schema(df: pd.DataFrame) -> pl.Schema:
+def _scalar_type(kind: Any) -> pl.DataType | None:
+    """The Polars type standing for a pandas dtype; None for ``object`` (look at values)."""
+    if pd.api.types.is_bool_dtype(kind):
+        return pl.Boolean()
+    if pd.api.types.is_integer_dtype(kind):
+        return pl.Int64()
+    if pd.api.types.is_numeric_dtype(kind):
+        return pl.Float64()
+    if kind == "object":
+        return None
+    return pl.String()
+
+
+def pandas_schema(df: pd.DataFrame, inspect: Callable[[str], bool] | None = None) -> pl.Schema:
     """A Polars schema standing for ``df``'s columns, without converting any data.
 
     Numeric columns map to Float64/Int64, booleans to Boolean, object columns holding
     any non-scalar value (lists, dicts, arrays) to a nested type, everything else to
-    String — enough for the column-role rules of :mod:`cytoplan.schema`.
+    String — enough for the column-role rules of :mod:`cytoplan.schema`. With
+    ``inspect``, only the columns it accepts are looked at; the others are String.
 
     >>> import pandas as pd
     >>> pandas_schema(pd.DataFrame({"a": [1.0], "b": ["x"], "c": [[1]]}))
     Schema([('a', Float64), ('b', String), ('c', List(Null))])
     """
     types: dict[str, pl.DataType] = {}
-    for name in df.columns:
-        column = df[name]
-        dtype: pl.DataType
-        if pd.api.types.is_bool_dtype(column):
-            dtype = pl.Boolean()
-        elif pd.api.types.is_integer_dtype(column):
-            dtype = pl.Int64()
-        elif pd.api.types.is_numeric_dtype(column):
-            dtype = pl.Float64()
-        elif column.dtype == "object" and any(
-            not pd.api.types.is_scalar(value) for value in column.dropna()
-        ):
-            dtype = pl.List(pl.Null())
-        else:
-            dtype = pl.String()
+    # one decision per distinct dtype (wide frames repeat one or two dtypes)
+    decided: dict[Any, pl.DataType | None] = {}
+    for index, (name, kind) in enumerate(df.dtypes.items()):
+        if inspect is not None and not inspect(str(name)):
+            types[str(name)] = pl.String()
+            continue
+        if kind not in decided:
+            decided[kind] = _scalar_type(kind)
+        dtype = decided[kind]
+        if dtype is None:  # object: nested if any value is not a scalar
+            values = df.iloc[:, index].dropna()
+            nested = any(not pd.api.types.is_scalar(value) for value in values)
+            dtype = pl.List(pl.Null()) if nested else pl.String()
         types[str(name)] = dtype
     return pl.Schema(types)

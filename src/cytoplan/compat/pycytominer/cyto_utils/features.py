@@ -62,10 +62,19 @@ def infer_cp_features(
     >>> infer_cp_features(df, metadata=True)
     ['Metadata_Well']
     """
+    names = convert_compartment_format_to_list(compartments)
+    # dtypes matter only for the columns the prefix rule keeps (nested and non-numeric
+    # Image_ columns are skipped): the others are not inspected
+    prefixes = tuple(str(name).title() for name in names) + (("Image",) if image_features else ())
     try:
         return _infer(
-            pandas_schema(population_df),
-            convert_compartment_format_to_list(compartments),
+            pandas_schema(
+                population_df,
+                inspect=(lambda name: False)
+                if metadata
+                else (lambda name: name.startswith(prefixes)),
+            ),
+            names,
             metadata=metadata,
             image_features=image_features,
         )

@@ -13,7 +13,7 @@ from cytoplan.query import columns_in
 if TYPE_CHECKING:
     from cytoplan._typing import FeatureSelectOperation
 
-__all__ = ["select_drops"]
+__all__ = ["select_drops", "select_drops_many"]
 
 
 def select_drops(
@@ -34,6 +34,22 @@ def select_drops(
     >>> select_drops(df, "variance_threshold", ["Cells_a", "Cells_b"], "all", min_variance=0.0)
     ['Cells_a']
     """
+    return select_drops_many(population_df, [operation], features, samples, **params)
+
+
+def select_drops_many(
+    population_df: pd.DataFrame,
+    operations: list[str],
+    features: list[str],
+    samples: str,
+    **params: Any,
+) -> list[str]:
+    """The features ``operations`` drop, run in order in one fit, in feature order.
+
+    Each operation sees the features the earlier ones kept (pycytominer's
+    ``feature_select`` loop); one fit shares the statistics passes (row count,
+    missing values and extremes) between the operations.
+    """
     reference = None if samples == "all" else samples
     columns = list(features)
     if reference is not None:
@@ -45,7 +61,7 @@ def select_drops(
     lf = to_lazy(population_df, columns)
     with pycytominer_errors():
         selector = FeatureSelector(
-            operations=[cast("FeatureSelectOperation", operation)],
+            operations=[cast("FeatureSelectOperation", op) for op in operations],
             features=list(features),
             reference=reference,
             **params,

@@ -1,0 +1,116 @@
+"""compat ``feature_select`` runs consecutive engine operations in one fit: same drops.
+
+Operations that cytoplan's ``FeatureSelector`` decides (variance, frequency,
+correlation, missing values, outliers) next to each other in ``operation`` are fitted
+together (shared row count and summary passes); the result must equal pycytominer's
+one-operation-at-a-time loop, and errors must come in pycytominer's order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pycytominer
+import pytest
+
+from cytoplan.compat import pycytominer as compat
+from cytoplan.compat.pycytominer.feature_select import _engine_run, _run_params
+from cytoplan.testing.profiles import make_profiles
+
+from .conftest import assert_same
+
+
+@pytest.fixture(scope="module")
+def plate() -> pd.DataFrame:
+    """384 wells × 60 features (missing values, near-constant and correlated features),
+    plus a constant, an outlier and a default-blocklist feature."""
+    df = make_profiles(plates=1, wells=384, features=60, seed=5).to_pandas()
+    return df.assign(
+        Cells_constant=1.0,
+        Cells_outlier=np.r_[np.zeros(383), 1e4],
+        Nuclei_Granularity_14_AGP=np.linspace(0.0, 1.0, len(df)) ** 2,
+    )
+
+
+_RUNS = [
+    ["variance_threshold", "correlation_threshold", "drop_na_columns", "blocklist"],
+    ["drop_na_columns", "frequency_threshold", "variance_threshold", "drop_outliers"],
+    ["correlation_threshold", "variance_threshold", "correlation_threshold"],
+    ["blocklist", "drop_outliers", "drop_na_columns", "noise_removal", "variance_threshold"],
+    [
+        "variance_threshold",
+        "frequency_threshold",
+        "correlation_threshold",
+        "drop_na_columns",
+        "blocklist",
+        "drop_outliers",
+    ],
+]
+
+
+@pytest.mark.parametrize("operation", _RUNS, ids=lambda ops: "+".join(o[:4] for o in ops))
+@pytest.mark.parametrize("samples", ["all", "Metadata_control_type != 'negcon'"])
+def test_runs_match_pycytominer(plate, operation, samples):
+    kwargs = {
+        "operation": operation,
+        "samples": samples,
+        "corr_threshold": 0.8,
+        "na_cutoff": 0.01,
+        "outlier_cutoff": 50,
+        "noise_removal_perturb_groups": "Metadata_broad_sample",
+        "noise_removal_stdev_cutoff": 2.5,
+    }
+    ours = compat.feature_select(plate, **kwargs)
+    theirs = pycytominer.feature_select(plate, **kwargs)
+    assert_same(ours, theirs, rtol=0)
+    assert ours.shape[1] < plate.shape[1]  # something was dropped
+
+
+def test_run_grouping():
+    ops = ["blocklist", "variance_threshold", "drop_na_columns", "noise_removal", "drop_outliers"]
+    assert _engine_run(ops, 0) == []
+    assert _engine_run(ops, 1) == ["variance_threshold", "drop_na_columns"]
+    assert _engine_run(ops, 4) == ["drop_outliers"]
+    good = {
+        "samples": "all",
+        "na_cutoff": 0.05,
+        "corr_threshold": 0.9,
+        "corr_method": "Pearson",
+        "freq_cut": 0.05,
+        "unique_cut": 0.01,
+        "outlier_cutoff": 500,
+        "min_variance": 1e-6,
+    }
+    run = ["variance_threshold", "correlation_threshold"]
+    assert _run_params(run, **good) == {
+        "min_variance": 1e-6,
+        "corr_threshold": 0.9,
+        "corr_method": "pearson",
+    }
+    for bad in (
+        {"corr_threshold": 1.5},
+        {"corr_method": "cosine"},
+        {"min_variance": "0"},
+        {"min_variance": float("nan")},
+        {"samples": None},
+    ):
+        assert _run_params(run, **{**good, **bad}) is None  # one at a time, as pycytominer
+
+
+def test_errors_come_in_pycytominer_order(plate):
+    """The first operation's error wins over a later operation's bad parameter."""
+    for module in (compat, pycytominer):
+        with pytest.raises(ValueError) as first:
+            module.feature_select(
+                plate,
+                operation=["variance_threshold", "correlation_threshold"],
+                min_variance=1e12,  # no feature passes: sklearn-style error
+                corr_threshold=2.0,
+            )
+        assert "threshold variable" not in str(first.value)
+        with pytest.raises(ValueError, match="threshold variable must be between"):
+            module.feature_select(
+                plate,
+                operation=["variance_threshold", "correlation_threshold"],
+                corr_threshold=2.0,
+            )
