@@ -16,16 +16,25 @@ mad_robustize), :mod:`cytoplan.ops.spherize` and :mod:`cytoplan.ops.inverse_norm
 
 from __future__ import annotations
 
+import io
 import json
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError, NotFittedError, SchemaError, StatisticsError
+from cytoplan.exceptions import (
+    CytoplanError,
+    NotFittedError,
+    SchemaError,
+    SourceError,
+    StatisticsError,
+)
+from cytoplan.io.remote import is_remote, open_binary, storage_options_for, upload_file
 from cytoplan.ops._params import reject
 from cytoplan.ops.aggregate import resolve_features
 from cytoplan.query import as_predicate
@@ -273,10 +282,17 @@ class Normalizer:
         """The ``__init__`` parameters that define the method (not the fitted statistics)."""
         return {name: getattr(self, name) for name in self._param_names}
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        storage_options: Mapping[str, object] | None = None,
+    ) -> str:
         """Write the fitted statistics to a Parquet file (parameters in its metadata).
 
-        The file is written under a temporary name and renamed when complete.
+        The file is written under a temporary name and renamed when complete; a URL
+        (``s3://...``, with ``storage_options``) is uploaded atomically the same way.
+        Returns the path or URL written.
 
         Examples
         --------
@@ -289,7 +305,7 @@ class Normalizer:
         [-1.2247, 0.0, 1.2247]
         """
         self._check_fitted()
-        target = Path(path)
+        target = None if is_remote(str(path)) else Path(path)
         meta = {
             "format": _FORMAT_VERSION,
             "method": self.name,
@@ -298,29 +314,50 @@ class Normalizer:
             "by": self.by_,
             "reference": self.reference_,
         }
+        metadata = {METADATA_KEY: json.dumps(meta)}
+        if target is None:
+            url = str(path)
+            with tempfile.TemporaryDirectory(prefix="cytoplan-stats-") as folder:
+                local = Path(folder) / "stats.parquet"
+                self.stats_.write_parquet(local, metadata=metadata)
+                upload_file(local, url, storage_options_for(url, storage_options))
+            return url
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            self.stats_.write_parquet(tmp, metadata={METADATA_KEY: json.dumps(meta)})
+            self.stats_.write_parquet(tmp, metadata=metadata)
             tmp.replace(target)
         finally:
             if tmp.exists():
                 tmp.unlink()
-        return target
+        return str(target)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Normalizer:
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        storage_options: Mapping[str, object] | None = None,
+    ) -> Normalizer:
         """Read statistics written by :meth:`save`: a fitted normalizer of the saved method.
 
-        Called on a subclass, the saved method must be that subclass.
+        ``path`` may be a URL (``s3://...``, with ``storage_options``). Called on a
+        subclass, the saved method must be that subclass.
         """
         from cytoplan.ops.normalize import METHODS
 
-        source = Path(path)
+        source = str(path)
         try:
-            meta_text = pl.read_parquet_metadata(source).get(METADATA_KEY)
-        except (OSError, pl.exceptions.PolarsError) as exc:
-            msg = f"cannot read saved normalizer statistics from {str(source)!r}: {exc}"
-            raise CytoplanError(msg) from exc
+            if is_remote(source):
+                options = storage_options_for(source, storage_options)
+                with open_binary(source, options) as handle:
+                    data: Path | io.BytesIO = io.BytesIO(handle.read())
+            else:
+                data = Path(source)
+            meta_text = pl.read_parquet_metadata(data).get(METADATA_KEY)
+            stats = pl.read_parquet(data)
+        except (OSError, SourceError, pl.exceptions.PolarsError) as exc:
+            msg = f"cannot read saved normalizer statistics from {source!r}: {exc}"
+            raise SourceError(msg) from exc
         if meta_text is None:
             msg = (
                 f"{str(source)!r} holds no cytoplan normalizer metadata "
@@ -337,7 +374,6 @@ class Normalizer:
             msg = f"{str(source)!r} holds {klass.__name__} statistics, not {cls.__name__}"
             raise CytoplanError(msg)
         normalizer = klass(features=meta["features"], **meta["params"])
-        stats = pl.read_parquet(source)
         keys = list(meta["by"])
         normalizer.feature_names_in_ = list(meta["features"])
         normalizer.by_ = keys
