@@ -1,8 +1,9 @@
 """Benchmark: per-well aggregation of a single-cell Parquet plate.
 
-Each measured thing runs in its own subprocess; the parent polls the process tree's
-RSS every 50 ms (psutil) and records wall time and peak RSS. Nothing passes or fails
-on time: figures are printed and saved as JSON under ``benchmarks/results/``.
+Each measured thing runs in its own subprocess (``_measure.run_step``: the process
+tree's RSS polled every 50 ms with psutil, wall time, CPU time, peak RSS, under
+``prlimit --as``). Nothing passes or fails on time: figures (and their ratio to the
+floor) are printed and saved as JSON under ``benchmarks/results/``.
 
 Cases (all on the same file, per-well = ``Metadata_Plate`` x ``Metadata_Well``):
 
@@ -30,17 +31,27 @@ The machine is shared while these run: timings carry noise; rerun for final figu
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _measure import (  # noqa: E402
+    add_floor_ratios,
+    case_record,
+    max_abs_diff,
+    parquet_features,
+    run_step,
+)
+
+RESULTS = HERE / "results"
 STRATA = ["Metadata_Plate", "Metadata_Well"]
 ALL_CASES = [
     "floor",
@@ -55,21 +66,10 @@ ALL_CASES = [
 # --------------------------------------------------------------------------- cases
 
 
-def _features(path: str) -> list[str]:
-    import polars as pl
-
-    schema = pl.scan_parquet(path).collect_schema()
-    return [
-        name
-        for name, dtype in schema.items()
-        if name.startswith(("Cells_", "Cytoplasm_", "Nuclei_")) and dtype.is_numeric()
-    ]
-
-
 def case_floor(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
     import polars as pl
 
-    features = _features(path)
+    features = parquet_features(path)
     pl.scan_parquet(path).select(features).sum().collect(engine="streaming")
     return {"features": len(features)}
 
@@ -96,7 +96,7 @@ def case_cytoplan_mean(path: str, out: str, args: argparse.Namespace) -> dict[st
 def case_polars_median(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
     import polars as pl
 
-    features = _features(path)
+    features = parquet_features(path)
     (
         pl.scan_parquet(path)
         .group_by(STRATA)
@@ -111,7 +111,7 @@ def case_polars_median(path: str, out: str, args: argparse.Namespace) -> dict[st
 def case_duckdb_median(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
     import duckdb
 
-    features = _features(path)
+    features = parquet_features(path)
     limit_gb = max(1, int(args.cap * 0.75 / 1e9))
     con = duckdb.connect()
     con.execute(f"SET memory_limit='{limit_gb}GB'")
@@ -148,66 +148,7 @@ CASES = {name: globals()[f"case_{name}"] for name in ALL_CASES}
 BOUNDED = {"floor", "cytoplan_median", "cytoplan_mean"}
 
 
-# --------------------------------------------------------------------------- runner
-
-
-def _measure(cmd: list[str], timeout: float) -> dict[str, object]:
-    import resource
-
-    import psutil
-
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    handle = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            procs = [handle, *handle.children(recursive=True)]
-            rss = 0
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    rss += p.memory_info().rss
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        if time.perf_counter() - start > timeout:
-            proc.kill()
-            break
-        time.sleep(0.05)
-    stdout, stderr = proc.communicate()
-    wall = time.perf_counter() - start
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    record: dict[str, object] = {
-        "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 2),
-        "peak_rss_gib": round(peak / 2**30, 3),
-        "returncode": proc.returncode,
-    }
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    if proc.returncode == 0 and lines:
-        record.update(json.loads(lines[-1]))
-        record["status"] = "ok"
-    else:
-        tail = (stderr or "").strip().splitlines()[-3:]
-        record["status"] = "failed: " + " | ".join(tail)[-400:]
-    return record
-
-
-def _compare(reference: str, other: str) -> float | None:
-    import polars as pl
-
-    if not (Path(reference).exists() and Path(other).exists()):
-        return None
-    a = pl.read_parquet(reference).sort(STRATA)
-    b = pl.read_parquet(other).sort(STRATA)
-    features = [c for c in a.columns if c not in STRATA and c in b.columns]
-    if a.height != b.height or not features:
-        return float("inf")
-    diff = (a.select(features) - b.select(features)).select(pl.all().abs().max()).max_horizontal()
-    value = diff.item()
-    return 0.0 if value is None else float(value)
+# --------------------------------------------------------------------------- driver
 
 
 def main() -> None:
@@ -247,10 +188,7 @@ def main() -> None:
     for rep in range(args.repeat):  # interleaved, so that load changes hit every case
         for name in args.cases.split(","):
             out = str(tmp / f"{name}.parquet")
-            cap = args.cap_bounded if name in BOUNDED else args.cap
             cmd = [
-                "prlimit",
-                f"--as={cap}",
                 sys.executable,
                 __file__,
                 "--plate",
@@ -264,7 +202,9 @@ def main() -> None:
                 "--out",
                 out,
             ]
-            record = {"case": name, "repeat": rep, **_measure(cmd, args.timeout)}
+            cap = args.cap_bounded if name in BOUNDED else args.cap
+            step = run_step(name, cmd, address_space=cap, timeout_s=args.timeout)
+            record = {"case": name, "repeat": rep, **case_record(step)}
             outputs[name] = out
             print(json.dumps(record), flush=True)
             records.append(record)
@@ -273,21 +213,13 @@ def main() -> None:
     if reference:
         for name, out in outputs.items():
             if name.endswith("median") and name != "cytoplan_median":
-                agreement[name] = _compare(reference, out)
-    floor = [r["wall_s"] for r in records if r["case"] == "floor" and r["status"] == "ok"]
-    floor_s = min(floor) if floor else None
-    summary = []
-    for record in records:
-        ratio = (
-            round(float(record["wall_s"]) / floor_s, 2)  # type: ignore[arg-type]
-            if floor_s and record["status"] == "ok"
-            else None
-        )
-        summary.append({**record, "wall_vs_floor": ratio})
+                agreement[name] = max_abs_diff(reference, out, sort_by=STRATA)
+    shutil.rmtree(tmp, ignore_errors=True)
+    summary = add_floor_ratios(records)
     result = {
         "benchmark": "aggregate",
         "label": args.label,
-        "plate": args.plate,
+        "plate": Path(args.plate).name,  # no machine path in benchmarks/results/
         "memory_limit": args.memory_limit,
         "cap_bytes": args.cap,
         "cap_bounded_bytes": args.cap_bounded,
@@ -304,7 +236,7 @@ def main() -> None:
         print(
             f"{record['case']:<20} {record['wall_s']:>8} s (cpu {record['cpu_s']:>6} s) "
             f"{record['peak_rss_gib']:>7} GiB "
-            f"x{record['wall_vs_floor']}  {record['status'][:60]}"
+            f"x{record['wall_vs_floor']} floor  {str(record['status'])[:60]}"
         )
     print("agreement (max abs diff vs cytoplan median):", agreement)
 

@@ -1,11 +1,11 @@
 """Benchmark: the correlation_threshold feature selection, side by side.
 
 Each measured thing runs in its own subprocess (under ``prlimit --as=<cap>``); the
-parent polls the process tree's RSS every 50 ms (psutil) and records wall time and
-peak RSS; the child reports the time of the operation proper (``op_s``: the best of
-``--inner`` in-process repeats; ``op_first_s``: the first, cold call) and of loading
-the data (``load_s``). Nothing passes or fails on time: figures are
-printed and saved as JSON under ``benchmarks/results/``.
+parent (``_measure.run_step``) polls the process tree's RSS every 50 ms (psutil) and
+records wall time and peak RSS; the child reports the time of the operation proper
+(``op_s``: the best of ``--inner`` in-process repeats; ``op_first_s``: the first, cold
+call) and of loading the data (``load_s``). Nothing passes or fails on time: figures (and their ratio to
+the floor) are printed and saved as JSON under ``benchmarks/results/``.
 
 Data (written once to ``--data-dir``, never committed): ``cytoplan.testing.profiles``
 tables without missing values (so pycytominer takes its ``np.corrcoef`` path):
@@ -42,19 +42,20 @@ The machine is shared while these run: timings carry noise; rerun for final figu
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _measure import case_record, run_step  # noqa: E402
+
+RESULTS = HERE / "results"
 DATASETS = {
     "wells3000": {"wells": 384, "cells_per_well": 1, "features": 3000},
     "wells6000": {"wells": 384, "cells_per_well": 1, "features": 6000},
@@ -230,53 +231,6 @@ CASES = {name: globals()[f"case_{name}"] for name in ALL_CASES}
 # --------------------------------------------------------------------------- runner
 
 
-def _measure(cmd: list[str], timeout: float) -> dict[str, object]:
-    # the child's output goes to files: a pipe nobody reads until the child exits
-    # blocks the child once it holds 64 KiB (the dropped-feature lists are larger)
-    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
-        record = _run(cmd, timeout, out, err)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read(), err.read()
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    if record["returncode"] == 0 and lines:
-        record.update(json.loads(lines[-1]))
-        record["status"] = "ok"
-    else:
-        tail = (stderr or "").strip().splitlines()[-3:]
-        record["status"] = "failed: " + " | ".join(tail)[-400:]
-    return record
-
-
-def _run(cmd: list[str], timeout: float, out: IO[str], err: IO[str]) -> dict[str, object]:
-    """Run ``cmd``; wall time and peak RSS of its process tree (psutil, every 50 ms)."""
-    import psutil
-
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
-    peak = 0
-    handle = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        rss = 0
-        try:
-            for p in [handle, *handle.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    rss += p.memory_info().rss
-        except psutil.Error:
-            pass
-        peak = max(peak, rss)
-        if time.perf_counter() - start > timeout:
-            proc.kill()
-            break
-        time.sleep(0.05)
-    proc.wait()
-    return {
-        "wall_s": round(time.perf_counter() - start, 3),
-        "peak_rss_gib": round(peak / 2**30, 3),
-        "returncode": proc.returncode,
-    }
-
-
 def _best(records: list[dict[str, object]], case: str, key: str) -> float | None:
     values = [
         float(r[key])  # type: ignore[arg-type]
@@ -315,8 +269,6 @@ def main() -> None:
         for name in args.cases.split(","):
             for rep in range(args.repeat):
                 cmd = [
-                    "prlimit",
-                    f"--as={args.cap}",
                     sys.executable,
                     __file__,
                     "--case",
@@ -328,8 +280,10 @@ def main() -> None:
                     "--inner",
                     str(args.inner if name not in ("pycytominer", "floor") else 1),
                 ]
+                # the child's JSON (with the dropped-feature list) is kept whole
+                step = run_step(name, cmd, address_space=args.cap, timeout_s=args.timeout, digits=3)
                 record = {"dataset": dataset, "case": name, "repeat": rep}
-                record.update(_measure(cmd, args.timeout))
+                record.update(case_record(step, cpu=False))
                 shown = {k: v for k, v in record.items() if k != "dropped"}
                 print(json.dumps(shown), flush=True)
                 records.append(record)
@@ -349,7 +303,7 @@ def main() -> None:
                 "wall_vs_floor": round(wall / floor, 2) if wall and floor else None,
             }
         summary[dataset] = {
-            "path": path,
+            "path": Path(path).name,  # no machine path in benchmarks/results/
             "same_dropped_set_as_pycytominer": None
             if ours is None or theirs is None
             else ours == theirs,

@@ -23,7 +23,9 @@ Commands (the figures in docs/ingest.md come from these)::
     python benchmarks/ingest.py --large             # 300k cells x 1,000 features/compartment
     python benchmarks/ingest.py --readers           # also compare SQLite readers
 
-Results are printed and saved to ``benchmarks/results/ingest-<scale>.{json,md}``.
+Results are printed (wall time also as a ratio to the floor) and saved to
+``benchmarks/results/ingest-<label>.{json,md}`` (``--label``, default the scale);
+commands there name files relative to ``--data``, never absolute paths.
 Data live in ``--data`` (default ``/tmp/cytoplan-bench/ingest``) and are deleted
 at the end unless ``--keep``.
 """
@@ -43,7 +45,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _measure import GIB, StepResult, machine_load, run_step, write_results  # noqa: E402
+from _measure import (  # noqa: E402
+    GIB,
+    StepResult,
+    machine_load,
+    run_step,
+    scrub_paths,
+    write_results,
+)
 
 SCALES = {
     # name: (wells, sites per well, cells per site, features per compartment)
@@ -158,7 +167,8 @@ COPY (
 """
 
 
-def _step_duckdb(plate: str, out: str) -> None:
+def _sqlite_scanner() -> str:
+    """The sqlite_scanner extension file of the PyPI wheel next to ``duckdb``."""
     import duckdb
 
     pattern = os.path.join(
@@ -169,9 +179,14 @@ def _step_duckdb(plate: str, out: str) -> None:
         "*",
         "sqlite_scanner.duckdb_extension",
     )
-    extension = glob.glob(pattern)[0]
+    return glob.glob(pattern)[0]
+
+
+def _step_duckdb(plate: str, out: str) -> None:
+    import duckdb
+
     con = duckdb.connect()
-    con.execute(f"LOAD '{extension}'")
+    con.execute(f"LOAD '{_sqlite_scanner()}'")
     con.execute("SET threads = 2")
     con.execute(f"SET temp_directory = '{os.path.dirname(out)}/duckdb_tmp'")
     con.execute("SET sqlite_all_varchar = false")
@@ -246,16 +261,8 @@ def _reader_decoder(plate: str, table: str) -> int:
 def _reader_duckdb(plate: str, table: str) -> int:
     import duckdb
 
-    pattern = os.path.join(
-        os.path.dirname(duckdb.__file__),
-        "..",
-        "duckdb_extension_sqlite_scanner",
-        "extensions",
-        "*",
-        "sqlite_scanner.duckdb_extension",
-    )
     con = duckdb.connect()
-    con.execute(f"LOAD '{glob.glob(pattern)[0]}'")
+    con.execute(f"LOAD '{_sqlite_scanner()}'")
     con.execute("SET threads = 1")
     reader = con.execute(f"SELECT * FROM sqlite_scan('{plate}', '{table}')").fetch_record_batch(
         8192
@@ -370,13 +377,20 @@ def _parquet_shape(path: Path) -> str:
     return f"{meta.num_rows} x {meta.num_columns}, {path.stat().st_size / 1e9:.2f} GB"
 
 
+def _ratio(result: StepResult, floor: StepResult) -> str:
+    """Wall time as a multiple of the floor's ("-" unless both ran to the end)."""
+    if result.status != "ok" or floor.status != "ok" or not floor.wall_s:
+        return "-"
+    return f"{result.wall_s / floor.wall_s:.2f}"
+
+
 def _table(results: list[StepResult], floor: StepResult | None) -> str:
     lines = [
         "| step | wall s | CPU s | peak RSS GiB | wall / floor | status | output |",
         "|---|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
-        ratio = f"{r.wall_s / floor.wall_s:.2f}" if floor and r.status == "ok" else "-"
+        ratio = _ratio(r, floor) if floor else "-"
         if "paired_ratios" in r.extra:
             ratio += f" (pairs: {', '.join(str(x) for x in r.extra['paired_ratios'])})"
         lines.append(
@@ -400,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="comma-separated steps to skip")
     parser.add_argument("--repeat", type=int, default=2, help="floor/cytoplan pairs to run")
     parser.add_argument("--cap-gib", type=float, default=8.0, help="memory cap per step")
+    parser.add_argument("--label", help="results file name: ingest-<label> (default: the scale)")
     parser.add_argument(
         "--duckdb-python",
         default="/tmp/venv-ingest-bench/bin/python",
@@ -450,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"pair {rep + 1}: floor {floor_run.wall_s:.1f} s (cpu {floor_run.cpu_s:.1f}), "
             f"cytoplan {cyto_run.wall_s:.1f} s (cpu {cyto_run.cpu_s:.1f}, "
-            f"{cyto_run.peak_rss_gib:.2f} GiB, {cyto_run.status})",
+            f"{cyto_run.peak_rss_gib:.2f} GiB, {cyto_run.status}), "
+            f"x{_ratio(cyto_run, floor_run)} floor",
             flush=True,
         )
     floor = min((f for f, _ in pairs), key=lambda r: r.wall_s)
@@ -498,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
                 restore = None
         results.append(result)
         print(
-            f"{label}: {result.wall_s:.1f} s, {result.peak_rss_gib:.2f} GiB, {result.status}",
+            f"{label}: {result.wall_s:.1f} s, {result.peak_rss_gib:.2f} GiB, {result.status}, "
+            f"x{_ratio(result, floor)} floor",
             flush=True,
         )
         out.unlink(missing_ok=True)
@@ -519,10 +536,9 @@ def main(argv: list[str] | None = None) -> int:
                 memory_cap=cap,
                 env={"PYTHONPATH": str(HERE.parent / "src")},
             )
-            try:
-                result.extra["output"] = json.loads(result.stdout_tail.strip().splitlines()[-1])
-            except (IndexError, ValueError):
-                result.extra["output"] = result.stderr_tail.strip().splitlines()[-1:]
+            result.extra["output"] = result.payload or [
+                scrub_paths(line, data) for line in result.stderr_tail.strip().splitlines()[-1:]
+            ]
             if restore is not None:
                 restore()
             reader_results.append(result)
@@ -532,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
             ["bash", "-c", f"sqlite3 {plate} < {data / 'floor_Per_Cells.sql'} > /dev/null"],
         )
         reader_results.append(one)
+        for result in reader_results:
+            print(f"reader {result.name}: x{_ratio(result, one)} floor (one table)", flush=True)
 
     meta = {
         "scale": scale,
@@ -544,12 +562,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     results_dir = HERE / "results"
     results_dir.mkdir(exist_ok=True)
-    write_results(results + reader_results, results_dir / f"ingest-{scale}.json", meta)
+    name = f"ingest-{options.label or scale}"
+    write_results(results + reader_results, results_dir / f"{name}.json", meta, base=data)
     text = f"## Ingest, scale {scale}: {meta['plate']} ({meta['cells']} cells, "
     text += f"{meta['sqlite_bytes'] / 1e9:.2f} GB SQLite)\n\n" + _table(results, floor)
     if reader_results:
-        text += "\n\n### SQLite readers (Per_Cells, whole table)\n\n" + _table(reader_results, None)
-    (results_dir / f"ingest-{scale}.md").write_text(text + "\n")
+        text += "\n\n### SQLite readers (Per_Cells, whole table)\n\n"
+        text += _table(reader_results, reader_results[-1])
+    (results_dir / f"{name}.md").write_text(text + "\n")
     print(text)
     if not options.keep:
         plate.unlink(missing_ok=True)

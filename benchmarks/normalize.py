@@ -1,10 +1,11 @@
 """Benchmark: per-plate normalization of a single-cell Parquet plate, written to Parquet.
 
-Each measured thing runs in its own subprocess; the parent polls the process tree's
-RSS every 50 ms (psutil), records wall time and peak RSS, and kills a case whose RSS
+Each measured thing runs in its own subprocess (``_measure.run_step``: the process
+tree's RSS polled every 50 ms with psutil, wall time and peak RSS), killed if its RSS
 passes ``--rss-limit`` (the machine is shared). pandas and DuckDB also run under an
-address-space cap (``prlimit --as``); Polars cannot, as it memory-maps the file. Nothing passes or fails on time: figures are printed and saved as JSON
-under ``benchmarks/results/``.
+address-space cap (``prlimit --as``); Polars cannot, as it memory-maps the file.
+Nothing passes or fails on time: figures (and their ratio to the floor) are printed
+and saved as JSON under ``benchmarks/results/``.
 
 Cases (all on the same file; statistics per ``Metadata_Plate`` on every cell):
 
@@ -41,18 +42,28 @@ The machine is shared while these run: timings carry noise; rerun for final figu
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _measure import (  # noqa: E402
+    GIB,
+    add_floor_ratios,
+    case_record,
+    max_abs_diff,
+    parquet_features,
+    run_step,
+)
+
+RESULTS = HERE / "results"
 BY = "Metadata_Plate"
 ALL_CASES = [
     "floor",
@@ -69,21 +80,10 @@ CAPPED = {"duckdb_mad_robustize", "pycytominer_mad_robustize"}
 # --------------------------------------------------------------------------- cases
 
 
-def _features(path: str) -> list[str]:
-    import polars as pl
-
-    schema = pl.scan_parquet(path).collect_schema()
-    return [
-        name
-        for name, dtype in schema.items()
-        if name.startswith(("Cells_", "Cytoplasm_", "Nuclei_")) and dtype.is_numeric()
-    ]
-
-
 def case_floor(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
     import polars as pl
 
-    features = _features(path)
+    features = parquet_features(path)
     times = {}
     for step in ("scan_1", "scan_2"):
         t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def case_cytoplan_standardize(path: str, out: str, args: argparse.Namespace) -> 
 def case_polars_mad_robustize(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
     import polars as pl
 
-    features = _features(path)
+    features = parquet_features(path)
     lf = pl.scan_parquet(path)
     t0 = time.perf_counter()
     medians = lf.group_by(BY).agg(pl.col(features).median()).collect(engine="streaming")
@@ -161,7 +161,7 @@ def case_polars_mad_robustize(path: str, out: str, args: argparse.Namespace) -> 
 def case_duckdb_mad_robustize(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
     import duckdb
 
-    features = _features(path)
+    features = parquet_features(path)
     limit_gb = max(1, int(args.cap * 0.75 / 1e9))
     con = duckdb.connect()
     con.execute(f"SET memory_limit='{limit_gb}GB'")
@@ -238,7 +238,7 @@ def case_parity_sample(path: str, out: str, args: argparse.Namespace) -> dict[st
 
     from cytoplan.ops.normalize import normalize
 
-    features = _features(path)[:COMPARED_COLUMNS]
+    features = parquet_features(path)[:COMPARED_COLUMNS]
     lf = pl.scan_parquet(path).select(BY, *features)
     pdf = lf.collect().to_pandas()
     result: dict[str, object] = {"features": len(features), "cells": len(pdf)}
@@ -261,64 +261,7 @@ ALL_CASES.append("parity_sample")
 CASES = {name: globals()[f"case_{name}"] for name in ALL_CASES}
 
 
-# --------------------------------------------------------------------------- runner
-
-
-def _measure(cmd: list[str], timeout: float, rss_limit: int) -> dict[str, object]:
-    """Run ``cmd``; poll the process tree's RSS every 50 ms; kill it above ``rss_limit``."""
-    import psutil
-
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0
-    killed = ""
-    handle = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            rss = 0
-            for p in [handle, *handle.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    rss += p.memory_info().rss
-            peak = max(peak, rss)
-        except psutil.Error:
-            pass
-        elapsed = time.perf_counter() - start
-        if elapsed > timeout or peak > rss_limit:
-            killed = "timeout" if elapsed > timeout else f"RSS above {rss_limit / 2**30:.1f} GiB"
-            for p in [*handle.children(recursive=True), handle]:
-                with contextlib.suppress(psutil.Error):
-                    p.kill()
-            break
-        time.sleep(0.05)
-    stdout, stderr = proc.communicate()
-    wall = time.perf_counter() - start
-    record: dict[str, object] = {
-        "wall_s": round(wall, 2),
-        "peak_rss_gib": round(peak / 2**30, 3),
-        "returncode": proc.returncode,
-    }
-    lines = [line for line in stdout.splitlines() if line.startswith("{")]
-    if proc.returncode == 0 and lines:
-        record.update(json.loads(lines[-1]))
-        record["status"] = "ok"
-    else:
-        tail = (stderr or "").strip().splitlines()[-3:]
-        reason = f"killed ({killed})" if killed else "failed"
-        record["status"] = f"{reason}: " + " | ".join(tail)[-400:]
-    return record
-
-
-def _compare(reference: str, other: str, columns: list[str]) -> float | None:
-    import polars as pl
-
-    if not (Path(reference).exists() and Path(other).exists()):
-        return None
-    a = pl.scan_parquet(reference).select(columns).collect()
-    b = pl.scan_parquet(other).select(columns).collect()
-    if a.height != b.height:
-        return float("inf")
-    diff = (a - b).select(pl.all().abs().max()).max_horizontal().item()
-    return 0.0 if diff is None else float(diff)
+# --------------------------------------------------------------------------- driver
 
 
 def main() -> None:
@@ -353,11 +296,7 @@ def main() -> None:
     for name in args.cases.split(","):
         for rep in range(args.repeat):
             out = str(tmp / f"{name}.parquet")
-            # the address-space cap only for pandas and DuckDB: Polars memory-maps the
-            # Parquet file, which counts against it (the RSS watchdog guards every case)
-            capped = ["prlimit", f"--as={args.cap}"] if name in CAPPED else []
             cmd = [
-                *capped,
                 sys.executable,
                 __file__,
                 "--plate",
@@ -373,34 +312,33 @@ def main() -> None:
                 "--out",
                 out,
             ]
-            rss_limit = int(args.rss_limit * 2**30)
-            record = {"case": name, "repeat": rep, **_measure(cmd, args.timeout, rss_limit)}
+            # the address-space cap only for pandas and DuckDB: Polars memory-maps the
+            # Parquet file, which counts against it (the RSS watchdog guards every case)
+            step = run_step(
+                name,
+                cmd,
+                address_space=args.cap if name in CAPPED else None,
+                memory_cap=int(args.rss_limit * GIB),
+                timeout_s=args.timeout,
+            )
+            record = {"case": name, "repeat": rep, **case_record(step, cpu=False)}
             outputs[name] = out
             print(json.dumps(record), flush=True)
             records.append(record)
     agreement: dict[str, float | None] = {}
     reference = outputs.get("cytoplan_mad_robustize")
     if reference:
-        columns = _features(args.plate)[:COMPARED_COLUMNS]
+        columns = parquet_features(args.plate)[:COMPARED_COLUMNS]
         for name, out in outputs.items():
             if name.endswith("mad_robustize") and name != "cytoplan_mad_robustize":
-                agreement[name] = _compare(reference, out, columns)
+                agreement[name] = max_abs_diff(reference, out, columns=columns)
     if not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
-    floor = [r["wall_s"] for r in records if r["case"] == "floor" and r["status"] == "ok"]
-    floor_s = min(floor) if floor else None
-    summary = []
-    for record in records:
-        ratio = (
-            round(float(record["wall_s"]) / floor_s, 2)  # type: ignore[arg-type]
-            if floor_s and record["status"] == "ok"
-            else None
-        )
-        summary.append({**record, "wall_vs_floor": ratio})
+    summary = add_floor_ratios(records)
     result = {
         "benchmark": "normalize",
         "label": args.label,
-        "plate": args.plate,
+        "plate": Path(args.plate).name,  # no machine path in benchmarks/results/
         "memory_limit": args.memory_limit,
         "row_group_size": args.row_group_size,
         "cap_bytes": args.cap,
@@ -416,7 +354,7 @@ def main() -> None:
     for record in summary:
         print(
             f"{record['case']:<28} {record['wall_s']:>8} s {record['peak_rss_gib']:>7} GiB "
-            f"x{record['wall_vs_floor']}  {str(record['status'])[:60]}"
+            f"x{record['wall_vs_floor']} floor  {str(record['status'])[:60]}"
         )
     print("agreement (max abs diff vs cytoplan mad_robustize):", agreement)
 
