@@ -16,11 +16,9 @@ mad_robustize), :mod:`cytoplan.ops.spherize` and :mod:`cytoplan.ops.inverse_norm
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -34,7 +32,6 @@ from cytoplan.exceptions import (
     SourceError,
     StatisticsError,
 )
-from cytoplan.io.remote import is_remote, open_binary, storage_options_for, upload_file
 from cytoplan.ops._params import reject
 from cytoplan.ops.aggregate import resolve_features
 from cytoplan.query import as_predicate
@@ -282,17 +279,10 @@ class Normalizer:
         """The ``__init__`` parameters that define the method (not the fitted statistics)."""
         return {name: getattr(self, name) for name in self._param_names}
 
-    def save(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        storage_options: Mapping[str, object] | None = None,
-    ) -> str:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted statistics to a Parquet file (parameters in its metadata).
 
-        The file is written under a temporary name and renamed when complete; a URL
-        (``s3://...``, with ``storage_options``) is uploaded atomically the same way.
-        Returns the path or URL written.
+        The file is written under a temporary name and renamed when complete.
 
         Examples
         --------
@@ -305,7 +295,7 @@ class Normalizer:
         [-1.2247, 0.0, 1.2247]
         """
         self._check_fitted()
-        target = None if is_remote(str(path)) else Path(path)
+        target = Path(path)
         meta = {
             "format": _FORMAT_VERSION,
             "method": self.name,
@@ -315,13 +305,6 @@ class Normalizer:
             "reference": self.reference_,
         }
         metadata = {METADATA_KEY: json.dumps(meta)}
-        if target is None:
-            url = str(path)
-            with tempfile.TemporaryDirectory(prefix="cytoplan-stats-") as folder:
-                local = Path(folder) / "stats.parquet"
-                self.stats_.write_parquet(local, metadata=metadata)
-                upload_file(local, url, storage_options_for(url, storage_options))
-            return url
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             self.stats_.write_parquet(tmp, metadata=metadata)
@@ -329,34 +312,22 @@ class Normalizer:
         finally:
             if tmp.exists():
                 tmp.unlink()
-        return str(target)
+        return target
 
     @classmethod
-    def load(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        storage_options: Mapping[str, object] | None = None,
-    ) -> Normalizer:
+    def load(cls, path: str | os.PathLike[str]) -> Normalizer:
         """Read statistics written by :meth:`save`: a fitted normalizer of the saved method.
 
-        ``path`` may be a URL (``s3://...``, with ``storage_options``). Called on a
-        subclass, the saved method must be that subclass.
+        Called on a subclass, the saved method must be that subclass.
         """
         from cytoplan.ops.normalize import METHODS
 
-        source = str(path)
+        source = Path(path)
         try:
-            if is_remote(source):
-                options = storage_options_for(source, storage_options)
-                with open_binary(source, options) as handle:
-                    data: Path | io.BytesIO = io.BytesIO(handle.read())
-            else:
-                data = Path(source)
-            meta_text = pl.read_parquet_metadata(data).get(METADATA_KEY)
-            stats = pl.read_parquet(data)
-        except (OSError, SourceError, pl.exceptions.PolarsError) as exc:
-            msg = f"cannot read saved normalizer statistics from {source!r}: {exc}"
+            meta_text = pl.read_parquet_metadata(source).get(METADATA_KEY)
+            stats = pl.read_parquet(source)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            msg = f"cannot read saved normalizer statistics from {str(source)!r}: {exc}"
             raise SourceError(msg) from exc
         if meta_text is None:
             msg = (
