@@ -62,3 +62,27 @@ def test_pandas_schema_and_inference(frame):
     assert features[0] == "Cells_int" and "Cytoplasm_text" in features
     assert "Image_nested" not in infer_cp_features(frame, image_features=True)
     assert infer_cp_features(frame, metadata=True) == ["Metadata_Well"]
+
+
+@pytest.mark.parametrize("operation", ["median", "mean"])
+@pytest.mark.parametrize("with_text", [False, True])
+def test_aggregate_float32_features_match_pycytominer(operation, with_text):
+    """float32 features are cast in the Polars plan (no pandas copy): pycytominer's
+    float64 results, exact for medians; a numeric-text column still goes through
+    pandas' ``astype(float)``."""
+    import pycytominer
+
+    from cytoplan.compat import pycytominer as compat
+
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(40, 20)).astype(np.float32)
+    df = pd.DataFrame(values, columns=[f"Cells_{i}" for i in range(20)])
+    df.iloc[3, 4] = np.nan
+    if with_text:
+        df["Cells_text"] = ["1.5"] * 40
+    df.insert(0, "Metadata_Well", [f"W{i % 5}" for i in range(40)])
+    df.insert(0, "Metadata_Plate", "P")
+    ours = compat.aggregate(df, operation=operation)
+    theirs = pycytominer.aggregate(df, operation=operation)
+    assert (ours.dtypes.iloc[2:] == np.float64).all()
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=operation == "median", rtol=1e-12)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -23,6 +24,8 @@ from cytoplan.ops.aggregate import aggregate as _aggregate
 __all__ = ["aggregate"]
 
 _PLACEHOLDER = "__cytoplan_no_feature__"
+_FLOAT32 = np.dtype(np.float32)
+_FLOATS = (np.dtype(np.float64), _FLOAT32)
 
 
 @write_to_file_if_user_specifies_output_details
@@ -96,7 +99,9 @@ def aggregate(
         missing = [name for name in names if name not in population_df.columns]
         msg = f"{missing} not in index"
         raise KeyError(msg)
-    values = population_df[names].astype(float)
+    values = population_df[names]
+    if not all(dtype in _FLOATS for dtype in values.dtypes):
+        values = values.astype(float)  # numeric strings too, as pandas' astype(float)
     frame = pd.concat(
         [population_df[keys], values.loc[:, [n for n in names if n not in keys]]], axis=1
     )
@@ -107,6 +112,10 @@ def aggregate(
     if not feature_names:  # pandas aggregates zero columns: the sorted groups remain
         frame[_PLACEHOLDER] = 0.0
     lf = to_lazy(frame, list(frame.columns))
+    float32 = {str(n) for n, dtype in values.dtypes.items() if dtype == _FLOAT32}
+    narrow = [n for n in feature_names if n in float32]
+    if narrow:  # float32 features are cast in the plan (pandas would copy the frame)
+        lf = lf.with_columns(pl.col(narrow).cast(pl.Float64))
     with pycytominer_errors():
         result = _aggregate(
             lf,
