@@ -87,6 +87,18 @@ def missing_as_null(name: str, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.Float64)
 
 
+def _present_values(name: str, dtype: pl.DataType) -> pl.Expr:
+    """The non-missing values of ``name`` as float64 (NaN and null dropped).
+
+    Without nulls Polars' quantile takes its fast path (5x faster); dropping NaN
+    directly is about 10 % cheaper than turning it into null first.
+    """
+    expr = pl.col(name)
+    if dtype.is_float():
+        expr = expr.drop_nans()
+    return expr.drop_nulls().cast(pl.Float64)
+
+
 def _check_statistic(statistic: Statistic) -> None:
     if statistic in ("median", "mad", "mean"):
         return
@@ -229,8 +241,7 @@ def grouped_statistics(
     def exprs_for(block: list[str]) -> list[pl.Expr]:
         exprs = []
         for name in block:
-            # dropping nulls first puts Polars' quantile on its fast path (5x faster)
-            value = missing_as_null(name, schema[name]).drop_nulls()
+            value = _present_values(name, schema[name])
             for i, statistic in tagged:
                 exprs.append(
                     _statistic_expr(value, statistic).cast(pl.Float64).alias(f"{i}{_SEP}{name}")
