@@ -220,7 +220,13 @@ def test_cytoplan_version_is_checked(tmp_path: Path) -> None:
 
 
 def test_recipe_reference_page_is_generated_from_the_schema() -> None:
-    from cytoplan.recipe.load import CYTOPLAN_SPEC, PIPELINE_SPEC, STEP_KEYS, op_parameters
+    from cytoplan.recipe.load import (
+        AGGREGATE_KEYS,
+        CYTOPLAN_SPEC,
+        PIPELINE_SPEC,
+        STEP_KEYS,
+        op_parameters,
+    )
     from cytoplan.recipe.model import OPS
     from cytoplan.recipe.reference import render_reference
 
@@ -229,7 +235,7 @@ def test_recipe_reference_page_is_generated_from_the_schema() -> None:
     assert page.read_text() == text, (
         "regenerate: python -m cytoplan.recipe.reference > docs/recipe-reference.md"
     )
-    for key in [*PIPELINE_SPEC, *CYTOPLAN_SPEC, *STEP_KEYS]:
+    for key in [*PIPELINE_SPEC, *CYTOPLAN_SPEC, *STEP_KEYS, *AGGREGATE_KEYS]:
         assert f"| `{key}` |" in text
     for op in OPS:
         for name in op_parameters(op):
@@ -246,15 +252,14 @@ def test_sections_not_run_yet_are_reported_with_their_lines(tmp_path: Path) -> N
     )
     path.write_text(text)
     recipe = load_recipe(path, workspace=WORKSPACE)
-    categories = _line_of(path, "image_feature_categories:")
     subgroups = _line_of(path, "subgroups: true")
     joined = "\n".join(recipe.warnings)
-    assert (
-        f"recipe.yml:{categories}: aggregate.image_feature_categories is not yet supported"
-        in joined
-    )
+    assert "image_feature_categories" not in joined  # run since image features landed
     assert f"recipe.yml:{subgroups}: normalize.subgroups is not yet supported" in joined
-    assert len(recipe.warnings) == 3
+    assert len(recipe.warnings) == 2
+    aggregate = recipe.step("aggregate")
+    assert aggregate.image_feature_categories == ("Count",)
+    assert aggregate.site_count
 
 
 def test_perform_false_and_min_cells(tmp_path: Path) -> None:

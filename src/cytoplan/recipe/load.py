@@ -52,7 +52,7 @@ from cytoplan.exceptions import RecipeError
 from cytoplan.recipe._yaml import LineDict, LineList, load_documents
 from cytoplan.recipe.model import OPS, PlateInput, Recipe, Step
 
-__all__ = ["load_recipe", "op_parameters"]
+__all__ = ["AGGREGATE_KEYS", "load_recipe", "op_parameters"]
 
 # ----------------------------------------------------------------------------- validation
 
@@ -332,12 +332,9 @@ def _profiling_recipe(
         ]
         if "site_column" in agg:
             strata.append(agg["site_column"])
-        if "image_feature_categories" in agg:
-            warnings.append(
-                f"{where.source}:{agg.line_of('image_feature_categories')}: "
-                "aggregate.image_feature_categories is not yet supported by cytoplan; "
-                "image features are not added to the aggregated profiles"
-            )
+        # profiling-recipe: image_feature_categories present → SingleCells(
+        # add_image_features=True, image_feature_categories=...), which also counts sites
+        categories = agg.get("image_feature_categories")
         fields = agg.get("fields", "all")
         steps.append(
             Step(
@@ -355,6 +352,8 @@ def _profiling_recipe(
                 },
                 features="infer",
                 compartments=compartments,
+                image_feature_categories=tuple(categories) if categories else None,
+                site_count=categories is not None,
                 section={"aggregate": _as_plain(agg), "compartments": list(compartments)},
                 line=pipeline.line_of("aggregate"),
             )
@@ -547,6 +546,13 @@ STEP_KEYS: dict[str, Any] = {
     "compartments": "list[str]",
     "image_features": "bool",
 }
+#: keys of aggregate steps only: the image table's columns (SingleCells.aggregate_profiles)
+AGGREGATE_KEYS: dict[str, Any] = {
+    "image_feature_categories": "list[str]",
+    "add_image_features": "bool",
+    "site_count": "bool",
+    "image_columns": "list[str]",
+}
 #: parameters the runner fills from ``inputs`` (not step keys)
 _RUNNER_PARAMS = {"profiles", "platemap", "external_metadata", "memory_limit"}
 _SOURCE_KEYS = {"path": "str", "batch": "str", "plate": "str", "platemap": "str"}
@@ -658,6 +664,40 @@ def _expand_sources(where: _Where, inputs: LineDict, ws: Path) -> list[dict[str,
     return found
 
 
+def _image_options(where: _Where, name: str, body: LineDict) -> dict[str, Any]:
+    """An aggregate step's image-table keys → :class:`Step` fields.
+
+    ``image_feature_categories`` adds ``Metadata_Site_Count`` and those image features
+    (pycytominer's ``add_image_features=True``, the default when categories are
+    given); ``add_image_features: false`` keeps only the site count, as does
+    ``site_count: true`` alone.
+    """
+    categories: list[str] | None = body.get("image_feature_categories")
+    add = bool(body.get("add_image_features", categories is not None))
+    if add and not categories:
+        line = body.line_of(
+            "add_image_features" if "add_image_features" in body else "image_feature_categories"
+        )
+        msg = (
+            f"step {name}: add_image_features needs image_feature_categories, "
+            "e.g. [Count, Intensity] (as pycytominer's SingleCells)"
+        )
+        raise where.fail(line, msg)
+    if categories is not None and body.get("site_count") is False:
+        msg = (
+            f"step {name}: image_feature_categories come with Metadata_Site_Count "
+            "(as in pycytominer's SingleCells); remove site_count: false"
+        )
+        raise where.fail(body.line_of("site_count"), msg)
+    options: dict[str, Any] = {
+        "image_feature_categories": tuple(categories) if add and categories else None,
+        "site_count": bool(body.get("site_count", False)) or categories is not None,
+    }
+    if "image_columns" in body:
+        options["image_columns"] = tuple(body["image_columns"])
+    return options
+
+
 def _cytoplan_recipe(
     where: _Where, doc: Any, path: Path, workspace: Path | None, output_dir: Path | str | None
 ) -> dict[str, Any]:
@@ -745,15 +785,19 @@ def _cytoplan_recipe(
         params: dict[str, Any] = {}
         for key, value in body.items():
             line = body.line_of(key)
-            if key in STEP_KEYS:
-                if not _is_type(value, STEP_KEYS[key]):
+            if key in STEP_KEYS or (key in AGGREGATE_KEYS and op == "aggregate"):
+                kind = STEP_KEYS.get(key, AGGREGATE_KEYS.get(key))
+                if not _is_type(value, kind):
                     raise where.fail(
-                        line,
-                        f"step {name}: {key} must be {_describe(STEP_KEYS[key])}, not {value!r}",
+                        line, f"step {name}: {key} must be {_describe(kind)}, not {value!r}"
                     )
                 continue
+            if key in AGGREGATE_KEYS:
+                msg = f"step {name}: {key} applies to aggregate steps only (this is {op})"
+                raise where.fail(line, msg)
             if key not in parameters:
-                known = sorted(set(parameters) | set(STEP_KEYS))
+                extra = set(AGGREGATE_KEYS) if op == "aggregate" else set()
+                known = sorted(set(parameters) | set(STEP_KEYS) | extra)
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 msg = (
@@ -781,6 +825,7 @@ def _cytoplan_recipe(
             raise where.fail(at, "an annotate step needs inputs.platemap")
         if op == "aggregate" and "object_count" not in params:
             params["object_count"] = True
+        image = _image_options(where, name, body) if op == "aggregate" else {}
         per_plate = body.get("output", "{batch}/{plate}/{plate}_" + name + ext)
         plate_output = per_plate if level == "plate" or op == "feature_select" else None
         default_stacked = None
@@ -815,6 +860,7 @@ def _cytoplan_recipe(
                     c.title() for c in body.get("compartments", ["Cells", "Cytoplasm", "Nuclei"])
                 ),
                 image_features=bool(body.get("image_features", False)),
+                **image,
                 section=_as_plain(body),
                 line=at,
             )

@@ -115,6 +115,12 @@ class Step:
         Feature columns: ``"infer"`` (pycytominer's rule over ``compartments``,
         plus ``Image_*`` with ``image_features``), a list of names, or None (the
         function's default).
+    image_feature_categories, site_count, image_columns
+        ``aggregate`` only: add what ``SingleCells.aggregate_profiles`` adds from
+        the plate's image table (:func:`cytoplan.ops.image_features.add_image_features`):
+        ``Metadata_Site_Count`` when ``site_count``, and image features of these
+        categories (``("Count", "Intensity")``; None: none). ``image_columns`` is
+        pycytominer's ``image_cols``.
     section : Any
         The recipe's text for this step (JSON-able): its hash decides re-runs.
     line : int
@@ -135,6 +141,9 @@ class Step:
     features: str | list[str] | None = None
     compartments: tuple[str, ...] = ("Cells", "Cytoplasm", "Nuclei")
     image_features: bool = False
+    image_feature_categories: tuple[str, ...] | None = None
+    site_count: bool = False
+    image_columns: tuple[str, ...] = ("TableNumber", "ImageNumber", "Metadata_Site")
     section: Any = None
     line: int = 0
 

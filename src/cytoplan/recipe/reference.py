@@ -16,6 +16,7 @@ import inspect
 from typing import Any
 
 from cytoplan.recipe.load import (
+    AGGREGATE_KEYS,
     BATCH_SPEC,
     CYTOPLAN_SPEC,
     PIPELINE_SPEC,
@@ -39,6 +40,24 @@ def _rows(spec: dict[str, Any], prefix: str = "") -> list[str]:
         else:
             rows.append(f"| `{name}` | {_describe(kind)} |")
     return rows
+
+
+_AGGREGATE_NOTES = [
+    "* `image_feature_categories` (e.g. `[Count, Intensity]`): adds `Metadata_Site_Count`,",
+    "  the image table's `Count_*` columns summed per well (`Metadata_Count_*`) and its",
+    "  other columns of those categories aggregated with the step's `method`",
+    "  (`Image_*`), as `SingleCells(add_image_features=True, ...)` does; the table then",
+    "  has that class's layout (`Metadata_*` first, image features, then each",
+    "  compartment's features in `compartments` order). profiling-recipe's",
+    "  `aggregate.image_feature_categories` runs the same way.",
+    "* `add_image_features`: pycytominer's flag; true by default when",
+    "  `image_feature_categories` is given, `false` adds only `Metadata_Site_Count`.",
+    "* `site_count: true`: only `Metadata_Site_Count` (the fields of view per well).",
+    "* `image_columns`: pycytominer's `image_cols`, image-table columns that are not",
+    "  features (default `[TableNumber, ImageNumber, Metadata_Site]`).",
+    "* `fields_of_view` and `fields_of_view_feature` apply to the image table too; with",
+    "  the site column among the `strata` nothing is added (as in pycytominer).",
+]
 
 
 def _table(spec: dict[str, Any]) -> list[str]:
@@ -99,6 +118,15 @@ def render_reference() -> str:
         for name, parameter in op_parameters(op).items():
             lines.append(f"| `{name}` | {_default(parameter)} |")
         lines.append("")
+        if op == "aggregate":
+            lines += [
+                "Keys of `aggregate` steps only — the columns `SingleCells.aggregate_profiles`",
+                "adds from the plate's image table (a CellProfiler SQLite source):",
+                "",
+                *_table(AGGREGATE_KEYS),
+                *_AGGREGATE_NOTES,
+                "",
+            ]
     return "\n".join(lines).rstrip() + "\n"
 
 

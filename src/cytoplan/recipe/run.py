@@ -320,6 +320,7 @@ def _fingerprint(recipe: Recipe, task: Task, inputs: list[dict[str, Any]]) -> st
         "features": step.features,
         "compartments": list(step.compartments),
         "image_features": step.image_features,
+        **_image_parameters(step),
         "float_format": recipe.float_format,
         "compression": recipe.compression,
         "outputs": [_display(recipe, o.path) for o in task.outputs],
@@ -328,6 +329,19 @@ def _fingerprint(recipe: Recipe, task: Task, inputs: list[dict[str, Any]]) -> st
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _image_parameters(step: Step) -> dict[str, Any]:
+    """An aggregate step's image-table options (none: nothing, so fingerprints stay)."""
+    if not step.site_count:
+        return {}
+    return {
+        "site_count": True,
+        "image_feature_categories": (
+            None if step.image_feature_categories is None else list(step.image_feature_categories)
+        ),
+        "image_columns": list(step.image_columns),
+    }
 
 
 def _up_to_date(task: Task, fingerprint: str, store: OutputStore) -> bool:
@@ -405,7 +419,12 @@ def _empty_text_columns_as_float(frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.with_columns(pl.col(empty).cast(pl.Float64)) if empty else frame
 
 
-def _compute(task: Task, frame: pl.LazyFrame, store: OutputStore | None = None) -> pl.LazyFrame:
+def _compute(
+    task: Task,
+    frame: pl.LazyFrame,
+    store: OutputStore | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> pl.LazyFrame:
     import cytoplan.api as api
 
     store = store or LocalStore()
@@ -415,7 +434,10 @@ def _compute(task: Task, frame: pl.LazyFrame, store: OutputStore | None = None) 
     if feats is not None:
         params["features"] = feats
     if step.op == "aggregate":
-        return api.aggregate(frame, **params)
+        profiles = api.aggregate(frame, **params)
+        if step.site_count:
+            profiles = _with_image_columns(task, profiles, params, storage_options)
+        return profiles
     if step.op == "annotate":
         plate = task.plates[0]
         if plate.platemap is None:
@@ -431,6 +453,49 @@ def _compute(task: Task, frame: pl.LazyFrame, store: OutputStore | None = None) 
     if step.op == "feature_select":
         return api.feature_select(frame, **params)
     return api.consensus(frame, **params)
+
+
+def _with_image_columns(
+    task: Task,
+    profiles: pl.LazyFrame,
+    params: dict[str, Any],
+    storage_options: dict[str, Any] | None,
+) -> pl.LazyFrame:
+    """What ``SingleCells.aggregate_profiles`` adds from the image table, in its layout.
+
+    ``Metadata_Site_Count`` (and image features) from the plate's image table
+    (:func:`cytoplan.ops.image_features.add_image_features`); then, as
+    aggregate_profiles joins one compartment after another, the features grouped
+    by compartment in the recipe's ``compartments`` order.
+    """
+    from cytoplan.ops.image_features import add_image_features
+    from cytoplan.recipe._image import image_table_of
+
+    step = task.step
+    strata = params.get("strata", ("Metadata_Plate", "Metadata_Well"))
+    image = image_table_of(str(task.inputs[0]), storage_options)
+    try:
+        added = add_image_features(
+            profiles,
+            image,
+            strata=strata,
+            image_feature_categories=step.image_feature_categories,
+            method=params.get("method", "median"),
+            image_cols=step.image_columns,
+            fields_of_view=params.get("fields_of_view", "all"),
+            fields_of_view_feature=params.get("fields_of_view_feature", "Metadata_Site"),
+            memory_limit=params.get("memory_limit"),
+        )
+    except CytoplanError as err:
+        msg = f"step {step.name}, image table of {task.inputs[0]}: {err}"
+        raise type(err)(msg) from err
+    names = added.collect_schema().names()
+    compartments = [c for c in step.compartments if c != "Image"]
+    grouped = [c for c in names if c.split("_", 1)[0] in compartments]
+    ordered = [c for c in names if c not in grouped]
+    for compartment in compartments:
+        ordered += [c for c in grouped if c.split("_", 1)[0] == compartment]
+    return added.select(ordered)
 
 
 def _normalize_with_saved_statistics(
@@ -510,7 +575,12 @@ def _run_task(
     clock = time.perf_counter()
     base = _settings_temp()
     with tempfile.TemporaryDirectory(dir=base, prefix="cytoplan-staging-") as staging:
-        frame = _compute(task, _scan_inputs(recipe, task, Path(staging), store), store)
+        frame = _compute(
+            task,
+            _scan_inputs(recipe, task, Path(staging), store),
+            store,
+            recipe.storage_options or None,
+        )
         if task.step.level != "plate" or len(task.outputs) > 1:
             frame = frame.collect().lazy()  # fitted once, split into several files
         shapes = {}
@@ -556,6 +626,7 @@ def _run_task(
                 "features": step.features,
                 "compartments": list(step.compartments),
                 "image_features": step.image_features,
+                **_image_parameters(step),
                 "float_format": recipe.float_format,
                 "compression": recipe.compression,
             },
@@ -698,6 +769,10 @@ def _explain_tasks(recipe: Recipe, store: OutputStore, lines: list[str], *, plan
             f"{number}. {task.label}  [{step.op}, level {step.data_level}, line {step.line}]"
         )
         lines.append(f"   {step.op}({params})")
+        if step.site_count:
+            categories = list(step.image_feature_categories or ())
+            extra = f" and image features {categories}" if categories else ""
+            lines.append(f"   + Metadata_Site_Count{extra} from the image table")
         for source in task.inputs:
             state = "" if "://" in str(source) or Path(source).exists() else "  (not yet written)"
             lines.append(f"   in   {_display(recipe, source)}{state}")
