@@ -42,6 +42,7 @@ shape: (2, 2)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -248,10 +249,11 @@ def grouped_statistics(
                 )
         return exprs
 
-    # block sizing: each statistic works on its own copy of a column's values in a
-    # group (MAD needs two), and two blocks are alive at once (one read ahead)
-    cost = sum(2 if statistic == "mad" else 1 for statistic in wanted) * _BLOCKS_IN_FLIGHT
-    blocks = column_blocks(names, n_rows * cost, memory_limit)
+    # block sizing: each statistic works on its own copies of a column's values in a
+    # group (MAD needs twice a median's), and the next block, read ahead, holds its
+    # values only
+    cost = sum(2 if statistic == "mad" else 1 for statistic in wanted) + _READ_AHEAD_COST
+    blocks = column_blocks(names, math.ceil(n_rows * cost), memory_limit)
     combined = _run_blocks(frame, blocks, exprs_for, keys=keys, engine=engine)
     if combined.width == 0:  # no columns asked for
         combined = _empty_keys(frame, keys)
@@ -262,8 +264,10 @@ def grouped_statistics(
     return results
 
 
-#: Blocks alive at once: the one being summarised and the next one, read ahead.
-_BLOCKS_IN_FLIGHT = 2
+#: Memory of the block read ahead, in units of a median's working set (measured on a
+#: 300,672 x 3,010 plate: the peak grows by 10.5 MB per block column, 4.4 times the
+#: values' size, against 4 per unit of cost in ``column_blocks``; 0.5 keeps a margin).
+_READ_AHEAD_COST = 0.5
 _GID = "__cytoplan_group"
 _CHECK = "__cytoplan_row_check"
 _CHECK_CANDIDATES = 16
