@@ -270,7 +270,7 @@ def grouped_statistics(
 _READ_AHEAD_COST = 0.5
 _GID = "__cytoplan_group"
 _CHECK = "__cytoplan_row_check"
-_CHECK_CANDIDATES = 16
+_CHECK_CANDIDATES = 4  # enough to find a column of distinct values; each costs a read
 
 
 @dataclass(frozen=True)
