@@ -252,3 +252,15 @@ def test_explain_names_the_image_columns(tmp_path: Path) -> None:
 
     text = explain_recipe(_cytoplan_recipe(tmp_path, SQLITE, "image_feature_categories: [Count]"))
     assert "+ Metadata_Site_Count and image features ['Count'] from the image table" in text
+
+
+def test_profiling_recipe_counts_sites_only_when_the_image_table_has_them(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    plate = workspace / "backend" / BATCH / PLATE / f"{PLATE}.sqlite"
+    recipe = _profiling_recipe(tmp_path, "  method: median\n  fields: all\n")
+    assert load_recipe(recipe, workspace=workspace).step("aggregate").site_count
+    with sqlite3.connect(plate) as con:
+        con.execute('ALTER TABLE Image RENAME COLUMN "Metadata_Site" TO "Metadata_Field"')
+    loaded = load_recipe(recipe, workspace=workspace)
+    assert not loaded.step("aggregate").site_count
+    assert any(f"{PLATE} has no Metadata_Site column" in w for w in loaded.warnings)

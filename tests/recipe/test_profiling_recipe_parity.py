@@ -2,7 +2,8 @@
 
 The reference applies pycytominer 1.7.1 step by step as profiling-recipe does:
 each level written to ``.csv.gz`` with ``float_format="%.5g"`` and read back by
-the next step (merged single cells → well medians with object counts →
+the next step (``SingleCells(...).aggregate_profiles()``, as profiling-recipe's
+``pipeline_aggregate`` calls it: well medians with object and site counts →
 platemap + external metadata annotation → per-plate mad_robustize on all wells
 and on negative controls → feature selection across the batch and per plate).
 """
@@ -47,10 +48,17 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for plate in PLATES:
             (folder / BATCH / plate).mkdir(parents=True)
             sqlite = WORKSPACE / "backend" / BATCH / plate / f"{plate}.sqlite"
-            cells = SingleCells(sql_file=f"sqlite:///{sqlite}").merge_single_cells()
-            wells = pycytominer.aggregate(
-                cells, strata=["Metadata_Plate", "Metadata_Well"], compute_object_count=True
-            )
+            # profiling-recipe's pipeline_aggregate
+            wells = SingleCells(
+                f"sqlite:///{sqlite}",
+                strata=["Metadata_Plate", "Metadata_Well"],
+                compartments=["cells", "cytoplasm", "nuclei"],
+                aggregation_operation="median",
+                fields_of_view="all",
+                object_feature="Metadata_ObjectNumber",
+                add_image_features=False,
+                image_feature_categories=[],
+            ).aggregate_profiles()
             output(
                 wells, str(_out(folder, plate, "")), float_format=FMT, compression_options="gzip"
             )

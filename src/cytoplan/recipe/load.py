@@ -222,6 +222,25 @@ def _backend_path(workspace: Path, batch: str, plate: str) -> Path:
     return weld.resolve()
 
 
+#: the fields-of-view column SingleCells counts (its ``fields_of_view_feature`` default)
+SITE_COLUMN = "Metadata_Site"
+
+
+def _image_table_has(source: str, column: str) -> bool:
+    """Whether a local SQLite file's image table has ``column`` (remote: assumed)."""
+    if "://" in source:
+        return True
+    from cytoplan.exceptions import CytoplanError
+    from cytoplan.io._sqlite_catalog import read_catalogue
+    from cytoplan.io.cellprofiler import _find_table
+
+    try:
+        table = _find_table("Image", read_catalogue(source), None, source)
+    except CytoplanError:
+        return False
+    return column in table.columns
+
+
 def _read_barcodes(where: _Where, path: Path, line: int) -> dict[str, str]:
     from cytoplan.io.profiles import read_text_table
 
@@ -332,9 +351,16 @@ def _profiling_recipe(
         ]
         if "site_column" in agg:
             strata.append(agg["site_column"])
-        # profiling-recipe: image_feature_categories present → SingleCells(
-        # add_image_features=True, image_feature_categories=...), which also counts sites
+        # profiling-recipe aggregates with SingleCells(...).aggregate_profiles(), which
+        # always counts sites; image_feature_categories present → add_image_features=True
         categories = agg.get("image_feature_categories")
+        no_sites = [p.plate for p in plates if not _image_table_has(p.source, SITE_COLUMN)]
+        if no_sites and categories is None:
+            warnings.append(
+                f"{where.source}:{pipeline.line_of('aggregate')}: the image table of plate(s) "
+                f"{', '.join(no_sites)} has no {SITE_COLUMN} column: Metadata_Site_Count is "
+                "not added (pycytominer's SingleCells would fail)"
+            )
         fields = agg.get("fields", "all")
         steps.append(
             Step(
@@ -353,7 +379,7 @@ def _profiling_recipe(
                 features="infer",
                 compartments=compartments,
                 image_feature_categories=tuple(categories) if categories else None,
-                site_count=categories is not None,
+                site_count=not no_sites or categories is not None,
                 section={"aggregate": _as_plain(agg), "compartments": list(compartments)},
                 line=pipeline.line_of("aggregate"),
             )
