@@ -247,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                 ",".join(cases),
                 "--repeat",
                 str(args.repeat),
+                "--rounds",
+                str(args.rounds),
             ]
         ),
         "machine": {

@@ -449,7 +449,14 @@ class SingleCells:
         n_aggregation_memory_strata: int = 1,
         **kwargs: Any,
     ) -> pd.DataFrame | str:
-        """Aggregate every compartment and inner-join them on the strata."""
+        """Aggregate every compartment and inner-join them on the strata.
+
+        ``n_aggregation_memory_strata`` is checked as pycytominer checks it (not > 0:
+        ``ValueError``; not an integer: ``TypeError``) and the rows are pycytominer's
+        for that value (see :meth:`aggregate_compartment`). It does not change how
+        much is held in memory: cytoplan's engine bounds that by computing medians in
+        column blocks, not by reading a few strata at a time.
+        """
         if output_file is not None:
             self.set_output_file(output_file)
         aggregated: pd.DataFrame | None = None
