@@ -209,3 +209,11 @@ def test_count_cells_subset_and_errors(counted_plate):
     # subset_data_df, so its count_subset fails; cytoplan keeps them (docs/parity/compat.md)
     with pytest.raises(KeyError, match="Metadata_Plate"):
         theirs_sc.count_cells(count_subset=True)
+
+
+def test_feature_list_without_merge_columns_fails_as_pycytominer():
+    """pycytominer looks the merge columns' SQL types up among ``features``: KeyError."""
+    features = ["Cells_AreaShape_Area", "Cytoplasm_AreaShape_Area", "Nuclei_AreaShape_Area"]
+    for cls in (OurCells, TheirCells):
+        with pytest.raises(KeyError, match="TableNumber"):
+            cls(URL, features=features).aggregate_profiles()
