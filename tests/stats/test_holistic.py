@@ -9,6 +9,7 @@ import pandas as pd
 import polars as pl
 import pytest
 import scipy.stats
+from polars.testing import assert_frame_equal
 
 from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
 from cytoplan.stats.holistic import (
@@ -180,3 +181,101 @@ def test_mean_matches_numpy_per_group_skipping_missing_values() -> None:
     table = got["mean"].sort("g")
     for group, mean in table.iter_rows():
         np.testing.assert_allclose(mean, np.nanmean(values[groups == group]), rtol=1e-13)
+
+
+# ---------------------------------------------------------------- Parquet sources
+# A plain Parquet scan takes the fused path (one in-memory query per block, group ids
+# as a literal column); every other plan the general one. Both must give the same bits.
+
+
+@pytest.fixture(scope="module")
+def cells_parquet(cells: pl.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("holistic") / "cells.parquet"
+    cells.sample(fraction=1.0, shuffle=True, seed=5).write_parquet(path, row_group_size=37)
+    return str(path)
+
+
+def test_plain_parquet_scans_are_recognised(cells_parquet: str) -> None:
+    from cytoplan.stats.holistic import _reads_in_file_order
+
+    scan = pl.scan_parquet(cells_parquet)
+    columns = ["Metadata_Well", "Cells_AreaShape_Area_0"]
+    assert _reads_in_file_order(scan, columns)
+    assert _reads_in_file_order(scan.filter(pl.col("Metadata_Plate") == "P1"), columns)
+    assert _reads_in_file_order(scan.with_columns(pl.col("Metadata_Well").alias("w")), columns)
+    wells = pl.LazyFrame({"Metadata_Well": ["A01"]})
+    assert not _reads_in_file_order(scan.join(wells, on="Metadata_Well"), columns)
+    assert not _reads_in_file_order(scan.map_batches(lambda df: df), columns)
+    assert not _reads_in_file_order(scan.collect().lazy(), columns)
+
+
+@pytest.mark.parametrize("memory_limit", [None, 1])
+@pytest.mark.parametrize("statistics", [("median",), ("median", "mad", 0.25), ("mean",)])
+def test_parquet_scan_gives_the_same_bits_as_a_frame(
+    cells: pl.DataFrame, cells_parquet: str, memory_limit: int | None, statistics: tuple
+) -> None:
+    features = _features(cells)
+    keys = ["Metadata_Plate", "Metadata_Well"]
+    shuffled = cells.sample(fraction=1.0, shuffle=True, seed=5)  # the file's row order
+    for by in (keys, []):
+        fused = grouped_statistics(
+            pl.scan_parquet(cells_parquet),
+            features,
+            statistics=statistics,
+            by=by,
+            memory_limit=memory_limit,
+        )
+        general = grouped_statistics(
+            shuffled.lazy(), features, statistics=statistics, by=by, memory_limit=memory_limit
+        )
+        for statistic in statistics:
+            if statistic == "mean":  # sums follow the row groups: equal to 1e-12
+                assert_frame_equal(fused[statistic], general[statistic], rel_tol=1e-12)
+            else:  # order statistics: the same bits
+                assert fused[statistic].equals(general[statistic]), (statistic, by)
+    medians = grouped_medians(pl.scan_parquet(cells_parquet), features, by=keys)
+    expected = cells.to_pandas().groupby(keys)[features].median().reset_index()
+    _assert_exact(medians, expected, features)
+
+
+def test_parquet_scan_with_a_row_filter(cells: pl.DataFrame, cells_parquet: str) -> None:
+    features = _features(cells)
+    controls = pl.col("Metadata_Well").is_in(["A01", "A02", "B03"])
+    got = grouped_medians(
+        pl.scan_parquet(cells_parquet), features, by=["Metadata_Plate"], predicate=controls
+    )
+    expected = (
+        cells.filter(controls).to_pandas().groupby("Metadata_Plate")[features].median()
+    ).reset_index()
+    assert got.height == expected.shape[0] > 0
+    _assert_exact(got, expected, features)
+
+
+def test_plain_parquet_scan_takes_the_fused_path(
+    cells: pl.DataFrame, cells_parquet: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cytoplan.stats.holistic as holistic
+
+    def general_path(*args: object, **kwargs: object) -> pl.DataFrame:
+        raise AssertionError("a plain Parquet scan should not take the general path")
+
+    expected = grouped_medians(
+        pl.scan_parquet(cells_parquet), _features(cells), by=["Metadata_Well"]
+    )
+    monkeypatch.setattr(holistic, "_run_blocks", general_path)
+    got = grouped_medians(pl.scan_parquet(cells_parquet), _features(cells), by=["Metadata_Well"])
+    assert got.equals(expected)
+
+
+def test_fused_path_hands_a_reordering_plan_to_the_general_path(
+    cells: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cytoplan.stats.holistic as holistic
+
+    # pretend a shuffling plan keeps file order: the first block's check must catch it
+    monkeypatch.setattr(holistic, "_reads_in_file_order", lambda frame, columns: True)
+    features = _features(cells)
+    unordered = cells.lazy().map_batches(lambda df: df.sample(fraction=1.0, shuffle=True))
+    got = grouped_medians(unordered, features, by=["Metadata_Well"], memory_limit=1)
+    monkeypatch.undo()
+    assert got.equals(grouped_medians(cells.lazy(), features, by=["Metadata_Well"]))

@@ -250,11 +250,16 @@ def grouped_statistics(
         return exprs
 
     # block sizing: each statistic works on its own copies of a column's values in a
-    # group (MAD needs twice a median's), and the next block, read ahead, holds its
-    # values only
-    cost = sum(2 if statistic == "mad" else 1 for statistic in wanted) + _READ_AHEAD_COST
-    blocks = column_blocks(names, math.ceil(n_rows * cost), memory_limit)
-    combined = _run_blocks(frame, blocks, exprs_for, keys=keys, engine=engine)
+    # group (MAD needs twice a median's); the next block, read ahead, holds its values
+    cost = sum(2 if statistic == "mad" else 1 for statistic in wanted)
+    combined = None
+    holistic_only = "mean" not in wanted  # means keep the general path's summation order
+    if names and holistic_only and (not keys or _reads_in_file_order(frame, [*keys, names[0]])):
+        blocks = column_blocks(names, n_rows * cost, memory_limit)
+        combined = _run_fused_blocks(frame, blocks, exprs_for, keys=keys)
+    if combined is None:
+        blocks = column_blocks(names, math.ceil(n_rows * (cost + _READ_AHEAD_COST)), memory_limit)
+        combined = _run_blocks(frame, blocks, exprs_for, keys=keys, engine=engine)
     if combined.width == 0:  # no columns asked for
         combined = _empty_keys(frame, keys)
     results: dict[Statistic, pl.DataFrame] = {}
@@ -374,6 +379,68 @@ def _run_blocks(
                 msg = "column blocks disagree on the group keys (did the source change?)"
                 raise StatisticsError(msg)
     return pl.concat([pieces[0], *(p.drop(keys) for p in pieces[1:])], how="horizontal")
+
+
+#: Lines of ``LazyFrame.explain()`` of a plan that yields a Parquet file's rows in file
+#: order: a scan with projections and row filters only. Anything else (joins,
+#: group-bys, Python functions, ...) may change the order from one run to the next.
+_FILE_ORDER_PLAN_LINES = ("Parquet SCAN", "PROJECT", "SELECTION:", "ESTIMATED ROWS", "simple π")
+
+
+def _reads_in_file_order(frame: pl.LazyFrame, columns: list[str]) -> bool:
+    """Whether ``frame`` projected to ``columns`` is a plain Parquet scan (and filter)."""
+    try:
+        plan = frame.select(columns).explain()
+    except pl.exceptions.PolarsError:
+        return False
+    lines = [line.strip() for line in plan.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith(_FILE_ORDER_PLAN_LINES) for line in lines)
+
+
+def _run_fused_blocks(
+    frame: pl.LazyFrame,
+    blocks: list[list[str]],
+    exprs_for: Callable[[list[str]], list[pl.Expr]],
+    *,
+    keys: list[str],
+) -> pl.DataFrame | None:
+    """Summarise column blocks of a plain scan, one in-memory query per block.
+
+    Each query reads its block, groups it by the integer group ids of
+    :func:`_group_index` (a literal column: no string hashing per block) and
+    summarises it, on all cores; the blocks run one after another. Measured on the
+    median of 300,672 cells x 3,010 features at a 1 GiB limit: 4.4 s and 0.87 GiB,
+    against 4.9 s and 0.90 GiB for reading the next block while summarising the
+    current one (:func:`_run_blocks`), which any extra column in the query costs too.
+
+    Positional group ids need the rows in the order the keys were read in. The
+    caller only sends plain Parquet scans (``_reads_in_file_order``), which keep file
+    order; the first block checks it against the column read with the keys (a second
+    output of the same scan), and a mismatch returns None for the general path.
+    """
+    if not keys:
+        pieces = [frame.select(exprs_for(block)).collect(engine="in-memory") for block in blocks]
+        return pl.concat(pieces, how="horizontal")
+    index = _group_index(frame, keys, [c for block in blocks for c in block])
+    gid = pl.lit(index.gid)
+    pieces = []
+    for i, block in enumerate(blocks):
+        query = frame.select(*block).with_columns(gid)
+        summary_plan = query.group_by(_GID).agg(exprs_for(block)).sort(_GID)
+        if i == 0:
+            checked = frame.select(pl.col(index.check_column).alias(_CHECK))
+            summary, seen = pl.collect_all([summary_plan, checked], engine="in-memory")
+            if not seen[_CHECK].equals(index.check, check_names=False, null_equal=True):
+                return None
+        else:
+            summary = summary_plan.collect(engine="in-memory")
+        if summary.height != index.table.height:
+            msg = "column blocks disagree on the groups (did the source change?)"
+            raise StatisticsError(msg)
+        pieces.append(index.table.hstack(summary.drop(_GID).get_columns()))
+    return pl.concat([pieces[0], *(p.drop(keys) for p in pieces[1:])], how="horizontal").sort(
+        keys, nulls_last=True
+    )
 
 
 def _empty_keys(frame: pl.LazyFrame, keys: list[str]) -> pl.DataFrame:
