@@ -415,8 +415,8 @@ def _run_fused_blocks(
 
     Positional group ids need the rows in the order the keys were read in. The
     caller only sends plain Parquet scans (``_reads_in_file_order``), which keep file
-    order; the first block checks it against the column read with the keys (a second
-    output of the same scan), and a mismatch returns None for the general path.
+    order; one more read of the column read with the keys checks it, and a mismatch
+    returns None for the general path.
     """
     if not keys:
         pieces = [frame.select(exprs_for(block)).collect(engine="in-memory") for block in blocks]
@@ -424,16 +424,18 @@ def _run_fused_blocks(
     index = _group_index(frame, keys, [c for block in blocks for c in block])
     gid = pl.lit(index.gid)
     pieces = []
-    for i, block in enumerate(blocks):
-        query = frame.select(*block).with_columns(gid)
-        summary_plan = query.group_by(_GID).agg(exprs_for(block)).sort(_GID)
-        if i == 0:
-            checked = frame.select(pl.col(index.check_column).alias(_CHECK))
-            summary, seen = pl.collect_all([summary_plan, checked], engine="in-memory")
-            if not seen[_CHECK].equals(index.check, check_names=False, null_equal=True):
-                return None
-        else:
-            summary = summary_plan.collect(engine="in-memory")
+    seen = frame.select(pl.col(index.check_column)).collect(engine="in-memory").to_series()
+    if not seen.equals(index.check, check_names=False, null_equal=True):
+        return None
+    for block in blocks:
+        summary = (
+            frame.select(*block)
+            .with_columns(gid)
+            .group_by(_GID)
+            .agg(exprs_for(block))
+            .sort(_GID)
+            .collect(engine="in-memory")
+        )
         if summary.height != index.table.height:
             msg = "column blocks disagree on the groups (did the source change?)"
             raise StatisticsError(msg)
