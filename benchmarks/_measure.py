@@ -302,8 +302,8 @@ _KEPT = ("/dev/", "/proc/")
 def scrub_paths(text: str, base: str | Path | None = None) -> str:
     """``text`` with absolute paths made relative to ``base`` or cut to their file name.
 
-    For what goes into ``benchmarks/results/``: no machine path (``/tmp/...``,
-    ``/work/...``, a venv's python) is kept; ``/dev/null`` and the like are.
+    For what goes into ``benchmarks/results/``: no machine path (a temporary folder,
+    the checkout, a venv's python) is kept; ``/dev/null`` and the like are.
     """
     if base is not None:
         root = str(Path(base).resolve()).rstrip("/") + "/"

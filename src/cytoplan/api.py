@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, TypeVar, cast
 
 import polars as pl
 
+from cytoplan.exceptions import SourceError
 from cytoplan.ops import aggregate as _aggregate
 from cytoplan.ops import annotate as _annotate
 from cytoplan.ops import consensus as _consensus
@@ -168,17 +169,21 @@ def _accepting_paths(
     return wrapper
 
 
-_TEXT_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".txt", ".txt.gz")
-
-
 def _needs_staging(source: Source) -> bool:
     """A row-oriented file input: SQLite, CellProfiler CSV folders or a text table."""
     if isinstance(source, pl.LazyFrame | pl.DataFrame):
         return False
-    text = str(source).lower()
-    if text.endswith(_SQLITE_SUFFIXES + _TEXT_SUFFIXES):
+    text = str(source)
+    if text.lower().endswith(_SQLITE_SUFFIXES):
         return True
-    return "://" not in text and _is_csv_plate_folder(Path(text))
+    if "://" not in text and _is_csv_plate_folder(Path(text)):
+        return True
+    from cytoplan.io.profiles import infer_format
+
+    try:
+        return infer_format(text) != "parquet"
+    except SourceError:  # an unknown name: scan() reports it
+        return False
 
 
 def _staging_row_stores(

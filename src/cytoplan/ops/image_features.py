@@ -61,6 +61,7 @@ from cytoplan.exceptions import ColumnNotFoundError, SchemaError
 from cytoplan.ops._params import check_choice, reject
 from cytoplan.ops.aggregate import aggregate, restrict_fields_of_view
 from cytoplan.schema import require_columns
+from cytoplan.stats.holistic import missing_as_null
 
 if TYPE_CHECKING:
     from cytoplan._typing import AggregateMethod
@@ -95,12 +96,6 @@ def _names(value: str | Sequence[str], what: str, *, allow_empty: bool = False) 
         repeated = sorted({v for v in listed if listed.count(v) > 1})
         reject(what, listed, "a list of distinct texts", hint=f"{repeated} repeated")
     return listed
-
-
-def _missing_as_null(name: str, dtype: pl.DataType) -> pl.Expr:
-    """The column with NaN as null (pandas treats both as missing)."""
-    column = pl.col(name)
-    return column.fill_nan(None) if dtype.is_float() else column
 
 
 def _require(schema: pl.Schema, names: Sequence[str], where: str) -> None:
@@ -158,7 +153,7 @@ def aggregate_fields_count(
     schema = image.collect_schema()
     _require(schema, [*keys, fields_of_view_feature], "the image table")
     count = (
-        _missing_as_null(fields_of_view_feature, schema[fields_of_view_feature])
+        missing_as_null(fields_of_view_feature, schema[fields_of_view_feature], as_float=False)
         .count()
         .cast(pl.Int64)
         .alias(SITE_COUNT)
@@ -293,7 +288,7 @@ def aggregate_image_count_features(
         msg = f"image count column(s) are not numeric: {', '.join(bad)}"
         raise SchemaError(msg)
     sums = [
-        _missing_as_null(c, schema[c])
+        missing_as_null(c, schema[c], as_float=False)
         .sum()
         .cast(pl.Int64 if schema[c].is_integer() else pl.Float64)
         .alias(c)

@@ -80,12 +80,15 @@ Statistic: TypeAlias = Literal["median", "mad", "mean"] | float
 _SEP = "\x1f"  # separates statistic and column in internal aliases
 
 
-def missing_as_null(name: str, dtype: pl.DataType) -> pl.Expr:
-    """``pl.col(name)`` as float64 with NaN turned into null (NaN is missing, as in pandas)."""
+def missing_as_null(name: str, dtype: pl.DataType, *, as_float: bool = True) -> pl.Expr:
+    """``pl.col(name)`` with NaN turned into null (NaN is missing, as in pandas).
+
+    Cast to float64 unless ``as_float=False`` (integer counts then stay integers).
+    """
     expr = pl.col(name)
     if dtype.is_float():
         expr = expr.fill_nan(None)
-    return expr.cast(pl.Float64)
+    return expr.cast(pl.Float64) if as_float else expr
 
 
 def _present_values(name: str, dtype: pl.DataType) -> pl.Expr:
