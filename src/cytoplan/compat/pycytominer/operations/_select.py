@@ -13,7 +13,29 @@ from cytoplan.query import columns_in
 if TYPE_CHECKING:
     from cytoplan._typing import FeatureSelectOperation
 
-__all__ = ["select_drops", "select_drops_many"]
+__all__ = ["checked_features", "select_drops", "select_drops_many"]
+
+
+def checked_features(population_df: pd.DataFrame, features: Any, samples: Any) -> list[str]:
+    """The feature list, checked as pycytominer's variance and frequency filters do.
+
+    ``samples`` must be a string and ``features`` ``"infer"`` or a list (ValueError).
+
+    >>> import pandas as pd
+    >>> checked_features(pd.DataFrame({"Cells_a": [1.0], "x": [2]}), "infer", "all")
+    ['Cells_a']
+    """
+    from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features
+
+    if not isinstance(samples, str):
+        msg = "samples must be a string"
+        raise ValueError(msg)
+    if features == "infer":
+        return list(infer_cp_features(population_df))
+    if not isinstance(features, list):
+        msg = 'features must be a list of column names or "infer"'
+        raise ValueError(msg)
+    return features
 
 
 def select_drops(

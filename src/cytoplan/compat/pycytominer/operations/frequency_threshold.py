@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features
-from cytoplan.compat.pycytominer.operations._select import select_drops
+# pycytominer's module imports it too (code may reach it as an attribute of this module)
+from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features  # noqa: F401
+from cytoplan.compat.pycytominer.operations._select import checked_features, select_drops
 
 __all__ = ["calculate_frequency", "frequency_threshold"]
 
@@ -32,14 +33,7 @@ def frequency_threshold(
     if not 0 <= unique_cut <= 1:
         msg = "unique_cut variable must be between (0 and 1)"
         raise ValueError(msg)
-    if not isinstance(samples, str):
-        msg = "samples must be a string"
-        raise ValueError(msg)
-    if features == "infer":
-        features = infer_cp_features(population_df)
-    elif not isinstance(features, list):
-        msg = 'features must be a list of column names or "infer"'
-        raise ValueError(msg)
+    features = checked_features(population_df, features, samples)
     return select_drops(
         population_df,
         "frequency_threshold",

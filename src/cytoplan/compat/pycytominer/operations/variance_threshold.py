@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features
-from cytoplan.compat.pycytominer.operations._select import select_drops
+# pycytominer's module imports it too (code may reach it as an attribute of this module)
+from cytoplan.compat.pycytominer.cyto_utils.features import infer_cp_features  # noqa: F401
+from cytoplan.compat.pycytominer.operations._select import checked_features, select_drops
 
 __all__ = ["variance_threshold"]
 
@@ -32,14 +33,7 @@ def variance_threshold(
     if min_variance < 0:
         msg = "min_variance must be non-negative"
         raise ValueError(msg)
-    if not isinstance(samples, str):
-        msg = "samples must be a string"
-        raise ValueError(msg)
-    if features == "infer":
-        features = infer_cp_features(population_df)
-    elif not isinstance(features, list):
-        msg = 'features must be a list of column names or "infer"'
-        raise ValueError(msg)
+    features = checked_features(population_df, features, samples)
     return select_drops(
         population_df, "variance_threshold", features, samples, min_variance=float(min_variance)
     )
