@@ -253,7 +253,7 @@ def grouped_statistics(
         return exprs
 
     # block sizing: each statistic works on its own copies of a column's values in a
-    # group (MAD needs twice a median's); the next block, read ahead, holds its values
+    # group (MAD needs twice a median's); the general path also holds the next block
     cost = sum(2 if statistic == "mad" else 1 for statistic in wanted)
     combined = None
     holistic_only = "mean" not in wanted  # means keep the general path's summation order
@@ -407,7 +407,7 @@ def _run_fused_blocks(
     *,
     keys: list[str],
 ) -> pl.DataFrame | None:
-    """Summarise column blocks of a plain scan, one in-memory query per block.
+    """Summarise column blocks one in-memory query per block (a plain scan, or no keys).
 
     Each query reads its block, groups it by the integer group ids of
     :func:`_group_index` (a literal column: no string hashing per block) and
