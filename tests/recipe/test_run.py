@@ -363,6 +363,10 @@ def test_temporary_files_of_a_killed_run_are_removed(
     ]
     for path in stale:
         path.write_bytes(b"PAR1 half written")
+    stale_folder = folder / ".BR00000001_normalized.parquet.fedcba987654.tmp"
+    stale_folder.mkdir()
+    (stale_folder / "BR00000001_normalized.parquet").write_bytes(b"PAR1 half written")
+    stale.append(stale_folder)
     other = folder / ".unrelated.tmp"
     other.write_bytes(b"not ours")
     run_recipe(recipe, output_dir=tmp_path / "o")

@@ -1,8 +1,14 @@
-"""Write a file atomically: to a temporary name in the same folder, renamed when complete.
+"""Write a file atomically: to a temporary folder beside it, renamed when complete.
 
 A failed write (an exception, including ``KeyboardInterrupt``) removes the
-temporary file and leaves ``dest`` untouched: no partial output, and a good file
+temporary folder and leaves ``dest`` untouched: no partial output, and a good file
 from an earlier run is never clobbered.
+
+The file is written inside a private folder (``.<name>.<random>.tmp/<name>``)
+rather than under a temporary file name because a writer may still create its
+file after it has reported failure (Polars' streaming sinks open the file on a
+background thread): once the folder is removed, such a late create fails
+instead of leaving a stray file behind.
 
 Examples
 --------
@@ -26,6 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +43,7 @@ from cytoplan.exceptions import CytoplanError
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["atomic_path", "is_remote"]
+__all__ = ["atomic_path", "is_remote", "remove_temporary"]
 
 
 def is_remote(path: str | Path) -> bool:
@@ -43,8 +51,32 @@ def is_remote(path: str | Path) -> bool:
     return "://" in str(path)
 
 
-def _temporary_name(dest: Path) -> Path:
+def _temporary_folder(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
+
+
+def remove_temporary(path: Path, *, attempts: int = 50) -> None:
+    """Remove a temporary file or folder, retrying while a late writer adds to it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / ".x.tmp"
+    >>> folder.mkdir(); _ = (folder / "x").write_text("half")
+    >>> remove_temporary(folder); folder.exists()
+    False
+    """
+    for _ in range(attempts):
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            time.sleep(0.01)  # a file appeared while the folder was being removed
+            continue
+        if not path.exists():
+            return
 
 
 @contextmanager
@@ -52,8 +84,9 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; rename it to ``dest`` on success.
 
     The temporary file is not created in advance (writers create it with the
-    usual permissions). On any exception it is removed and the exception
-    propagates; ``dest`` is replaced only after the block finished without error.
+    usual permissions) but its private folder is. On any exception the folder is
+    removed and the exception propagates; ``dest`` is replaced only after the
+    block finished without error.
 
     Parameters
     ----------
@@ -63,7 +96,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     Yields
     ------
     Path
-        Where to write (``.<name>.<random>.tmp`` in the same folder).
+        Where to write (``.<name>.<random>.tmp/<name>`` in the same folder).
     """
     target = Path(dest)
     if target.is_dir():
@@ -72,7 +105,9 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     if not target.parent.is_dir():
         msg = f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist"
         raise CytoplanError(msg)
-    tmp = _temporary_name(target)
+    folder = _temporary_folder(target)
+    folder.mkdir()
+    tmp = folder / target.name
     try:
         yield tmp
         if not tmp.exists():
@@ -80,6 +115,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
             raise CytoplanError(msg)
         tmp.replace(target)
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        remove_temporary(folder)
         raise
+    with contextlib.suppress(OSError):
+        folder.rmdir()

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from cytoplan.exceptions import SourceError
+from cytoplan.io._atomic import remove_temporary
 from cytoplan.recipe.provenance import (
     MANIFEST_SUFFIX,
     checksum,
@@ -153,7 +154,7 @@ class LocalStore(OutputStore):
             for target in (Path(location), manifest_path(location)):
                 if target.parent.is_dir():
                     for stale in target.parent.glob(f".{target.name}.*.tmp"):
-                        stale.unlink(missing_ok=True)
+                        remove_temporary(stale)
 
 
 class RemoteStore(OutputStore):
