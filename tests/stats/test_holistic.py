@@ -279,3 +279,18 @@ def test_fused_path_hands_a_reordering_plan_to_the_general_path(
     got = grouped_medians(unordered, features, by=["Metadata_Well"], memory_limit=1)
     monkeypatch.undo()
     assert got.equals(grouped_medians(cells.lazy(), features, by=["Metadata_Well"]))
+
+
+def test_parquet_scan_without_keys_and_no_rows_left(
+    cells: pl.DataFrame, cells_parquet: str
+) -> None:
+    features = _features(cells)[:3]
+    none = grouped_statistics(
+        pl.scan_parquet(cells_parquet),
+        features,
+        statistics=("median", "mad"),
+        predicate=pl.col("Metadata_Well") == "no such well",
+    )
+    for statistic in ("median", "mad"):
+        assert none[statistic].shape == (1, 3)
+        assert none[statistic].null_count().row(0) == (1, 1, 1)

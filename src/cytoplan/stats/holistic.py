@@ -315,6 +315,20 @@ def _group_index(frame: pl.LazyFrame, keys: list[str], names: list[str]) -> _Gro
     )
 
 
+def _over_all_rows(data: pl.LazyFrame | pl.DataFrame, exprs: list[pl.Expr]) -> pl.DataFrame:
+    """``exprs`` over all rows of ``data``, in memory, as one group (a one-row table).
+
+    The rows are handed to a group-by as one sorted group: Polars then takes each
+    quantile by selection within the group's slice, measured 8x faster than the same
+    quantile expressions in a ``select`` (a 300,672-row block, median and MAD).
+    """
+    rows = data.collect(engine="in-memory") if isinstance(data, pl.LazyFrame) else data
+    if rows.height == 0:
+        return rows.select(exprs)  # a row of nulls, as a select gives
+    group = pl.zeros(rows.height, pl.UInt32, eager=True).set_sorted().alias(_GID)
+    return rows.with_columns(group).group_by(_GID).agg(exprs).drop(_GID)
+
+
 def _run_blocks(
     frame: pl.LazyFrame,
     blocks: list[list[str]],
@@ -422,7 +436,7 @@ def _run_fused_blocks(
     returns None for the general path.
     """
     if not keys:
-        pieces = [frame.select(exprs_for(block)).collect(engine="in-memory") for block in blocks]
+        pieces = [_over_all_rows(frame.select(*block), exprs_for(block)) for block in blocks]
         return pl.concat(pieces, how="horizontal")
     index = _group_index(frame, keys, [c for block in blocks for c in block])
     gid = pl.lit(index.gid)
