@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from cytoplan.exceptions import (
     ColumnNotFoundError,
@@ -291,6 +292,29 @@ def test_transform_refuses_an_unfitted_group() -> None:
         other.fit(df.filter(pl.col("Metadata_Plate") == "BR00000001").lazy(), by="Metadata_Plate")
         with pytest.raises(StatisticsError, match="not fitted on"):
             other.transform(df.lazy()).collect(engine="streaming")
+
+
+def test_one_fitted_group_with_a_null_key_and_two_keys() -> None:
+    # one fitted group takes the path without a join: null keys match null keys,
+    # every key is compared, and the output equals a two-group fit's rows
+    df = make_profiles(plates=2, wells=8, features=3, seed=1)
+    plate1 = df.filter(pl.col("Metadata_Plate") == "BR00000001")
+    unnamed = plate1.with_columns(pl.lit(None, pl.String).alias("Metadata_Plate"))
+    fitted = Standardize().fit(unnamed.lazy(), by="Metadata_Plate")
+    both = Standardize().fit(
+        pl.concat([unnamed, df.filter(pl.col("Metadata_Plate") == "BR00000002")]).lazy(),
+        by="Metadata_Plate",
+    )
+    assert_frame_equal(
+        fitted.transform(unnamed.lazy()).collect(), both.transform(unnamed.lazy()).collect()
+    )
+    keys = ["Metadata_Plate", "Metadata_Well"]
+    one_well = plate1.filter(pl.col("Metadata_Well") == plate1["Metadata_Well"][0])
+    fitted = Standardize().fit(one_well.lazy(), by=keys)
+    assert fitted.transform(one_well.lazy()).collect().height == one_well.height
+    other_well = plate1.filter(pl.col("Metadata_Well") != plate1["Metadata_Well"][0])
+    with pytest.raises(StatisticsError, match="Metadata_Well="):
+        fitted.transform(other_well.lazy()).collect()
 
 
 # --------------------------------------------------------------------- errors
