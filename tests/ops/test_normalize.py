@@ -315,6 +315,14 @@ def test_one_fitted_group_with_a_null_key_and_two_keys() -> None:
     other_well = plate1.filter(pl.col("Metadata_Well") != plate1["Metadata_Well"][0])
     with pytest.raises(StatisticsError, match="Metadata_Well="):
         fitted.transform(other_well.lazy()).collect()
+    # several fitted groups: each batch's keys are looked up; a third plate is refused
+    three = make_profiles(plates=3, wells=8, features=3, seed=2)
+    two = three.filter(pl.col("Metadata_Plate") != "BR00000003")
+    for method in (Standardize(), MADRobustize(), InverseNormal()):
+        method.fit(two.lazy(), by="Metadata_Plate")
+        assert method.transform(two.lazy()).collect(engine="streaming").height == two.height
+        with pytest.raises(StatisticsError, match="Metadata_Plate='BR00000003'"):
+            method.transform(three.lazy()).collect(engine="streaming")
 
 
 # --------------------------------------------------------------------- errors
