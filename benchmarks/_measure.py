@@ -30,6 +30,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,7 @@ from pathlib import Path
 import psutil
 
 __all__ = [
+    "BENCH_DATA",
     "GIB",
     "StepResult",
     "add_floor_ratios",
@@ -46,6 +48,7 @@ __all__ = [
     "machine_load",
     "max_abs_diff",
     "parquet_features",
+    "plate_path",
     "relative_command",
     "run_step",
     "scrub_paths",
@@ -53,6 +56,19 @@ __all__ = [
 ]
 
 GIB = 1024**3
+#: Where generated benchmark plates live (not in git): ``$CYTOPLAN_BENCH_DATA`` or
+#: ``cytoplan-bench`` in the system's temporary folder.
+BENCH_DATA = Path(
+    os.environ.get("CYTOPLAN_BENCH_DATA") or Path(tempfile.gettempdir()) / "cytoplan-bench"
+)
+
+
+def plate_path(name: str) -> str:
+    """A ``--plate`` argument: a path, or one relative to :data:`BENCH_DATA` (``L/plate_sc.parquet``)."""
+    given = Path(name)
+    if given.exists() or given.is_absolute():
+        return str(given)
+    return str(BENCH_DATA / given)
 
 
 @dataclass

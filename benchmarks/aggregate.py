@@ -21,7 +21,7 @@ checks that results agree (max abs difference of the medians vs cytoplan).
 
 Usage::
 
-    python benchmarks/aggregate.py --plate /tmp/cytoplan-bench/L/plate_sc.parquet \\
+    python benchmarks/aggregate.py --plate L/plate_sc.parquet \\
         --label L --memory-limit 1GiB --cap 8000000000 \\
         --cases floor,cytoplan_median,cytoplan_mean,polars_median,duckdb_median,pycytominer_median
 
@@ -48,6 +48,7 @@ from _measure import (  # noqa: E402
     case_record,
     max_abs_diff,
     parquet_features,
+    plate_path,
     run_step,
 )
 
@@ -154,7 +155,7 @@ BOUNDED = {"floor", "cytoplan_median", "cytoplan_mean"}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--plate", required=True)
+    parser.add_argument("--plate", required=True, type=plate_path)
     parser.add_argument("--label", default="plate")
     parser.add_argument("--memory-limit", default="1GiB")
     parser.add_argument(

@@ -13,7 +13,7 @@ tables without missing values (so pycytominer takes its ``np.corrcoef`` path):
 * ``wells3000`` / ``wells6000`` — 384 wells × 3,000 / 6,000 features;
 * ``cells50k`` — 49,920 cells (384 wells × 130) × 3,000 features;
 * ``Lwells`` — per-well means (``cytoplan.ops.aggregate``) of the shared L plate
-  (``/tmp/cytoplan-bench/L/plate_sc.parquet``: 384 wells × ~3,000 CellProfiler-like
+  (``L/plate_sc.parquet`` under ``_measure.BENCH_DATA``: 384 wells × ~3,000 CellProfiler-like
   features with far fewer correlated pairs than the ``make_profiles`` tables, whose
   every third feature is a copy of one base feature — pycytominer's pair loop is slow
   there).
@@ -53,7 +53,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _measure import case_record, run_step  # noqa: E402
+from _measure import BENCH_DATA, case_record, run_step  # noqa: E402
 
 RESULTS = HERE / "results"
 DATASETS = {
@@ -62,7 +62,7 @@ DATASETS = {
     "cells50k": {"wells": 384, "cells_per_well": 130, "features": 3000},
     "Lwells": {},  # per-well means of the shared L plate (fewer correlated pairs)
 }
-L_PLATE = "/tmp/cytoplan-bench/L/plate_sc.parquet"
+L_PLATE = str(BENCH_DATA / "L" / "plate_sc.parquet")
 ALL_CASES = ["floor", "corrcoef", "polars_naive", "pycytominer", "cytoplan", "cytoplan_stream"]
 THRESHOLD = 0.9
 
@@ -244,7 +244,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--cases", default=",".join(ALL_CASES))
-    parser.add_argument("--data-dir", default="/tmp/cytoplan-bench/corr")
+    parser.add_argument("--data-dir", default=str(BENCH_DATA / "corr"))
     parser.add_argument("--memory-limit", default="1GiB")
     parser.add_argument("--cap", type=int, default=8_000_000_000, help="address-space cap, bytes")
     parser.add_argument("--repeat", type=int, default=3, help="subprocesses per case")

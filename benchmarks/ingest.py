@@ -26,7 +26,7 @@ Commands (the figures in docs/ingest.md come from these)::
 Results are printed (wall time also as a ratio to the floor) and saved to
 ``benchmarks/results/ingest-<label>.{json,md}`` (``--label``, default the scale);
 commands there name files relative to ``--data``, never absolute paths.
-Data live in ``--data`` (default ``/tmp/cytoplan-bench/ingest``) and are deleted
+Data live in ``--data`` (default ``ingest`` under ``_measure.BENCH_DATA``) and are deleted
 at the end unless ``--keep``.
 """
 
@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _measure import (  # noqa: E402
+    BENCH_DATA,
     GIB,
     StepResult,
     machine_load,
@@ -407,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--large", action="store_true", help="300k cells x 1,000 features")
-    parser.add_argument("--data", default="/tmp/cytoplan-bench/ingest")
+    parser.add_argument("--data", default=str(BENCH_DATA / "ingest"))
     parser.add_argument("--keep", action="store_true", help="keep the generated plate")
     parser.add_argument("--reuse", action="store_true", help="reuse a plate already generated")
     parser.add_argument("--readers", action="store_true", help="compare SQLite readers")
@@ -417,8 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", help="results file name: ingest-<label> (default: the scale)")
     parser.add_argument(
         "--duckdb-python",
-        default="/tmp/venv-ingest-bench/bin/python",
-        help="python of a venv with duckdb==1.5.5 + duckdb-extension-sqlite-scanner==1.5.5",
+        default=os.environ.get("CYTOPLAN_BENCH_DUCKDB_PYTHON", ""),
+        help="python of a venv with duckdb==1.5.5 + duckdb-extension-sqlite-scanner==1.5.5 "
+        "(default $CYTOPLAN_BENCH_DUCKDB_PYTHON; skipped when not given)",
     )
     options = parser.parse_args(args)
     scale = "L" if options.large else "M"
@@ -491,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, label, _, address_space, python in steps:
         if key in skip:
             continue
-        if key == "duckdb_155" and not Path(python).exists():
+        if key == "duckdb_155" and not (python and Path(python).exists()):
             print(f"skip {key}: {python} not found", flush=True)
             continue
         out = data / f"{scale}-{key}.parquet"

@@ -30,7 +30,7 @@ only for the chunks written in full).
 
 Usage::
 
-    prlimit --as=12000000000 /tmp/venv/bin/python benchmarks/s3.py \\
+    prlimit --as=12000000000 python benchmarks/s3.py \\
         [--wells 96 --sites 2 --cells 50] [--json benchmarks/results/s3.json]
 """
 
