@@ -54,8 +54,8 @@ class _CenterScale(Normalizer):
         center = self.stats_["center"]
         scale = self.stats_["scale"]
         if self.groups_.height == 1:
-            # one group: the statistics are literals (with a join of the one-row key
-            # table when there are keys, so that rows of other groups are refused)
+            # one group: the statistics are literals (with keys, each batch's keys are
+            # checked against the fitted group, so that rows of other groups are refused)
             frame = self._with_group_index(lf) if self.by_ else lf
             return frame.with_columns(
                 (
@@ -64,10 +64,10 @@ class _CenterScale(Normalizer):
                 ).alias(name)
                 for i, name in enumerate(features)
             ).select(schema.names())
-        # several groups: each row's group index comes from a join of the small key
-        # table (streams); centres and scales are gathered from per-feature literals by
-        # that index (a materialized column: exact division; measured faster and
-        # leaner than joining a wide table of 2·d statistics columns)
+        # several groups: each row's group index comes from looking up its keys in the
+        # small key table (streams); centres and scales are gathered from per-feature
+        # literals by that index (a materialized column: exact division; measured faster
+        # and leaner than joining a wide table of 2·d statistics columns)
         d = len(features)
         index = pl.col(GROUP_INDEX)
         joined = self._with_group_index(lf)
