@@ -286,6 +286,10 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.case:  # child process: run one case, print its JSON
+        if args.case.startswith("cytoplan"):
+            # before Polars, as the CLI and recipes import it: cytoplan then turns on
+            # Polars' Parquet metadata pruning (docs/benchmarks.md)
+            import cytoplan  # noqa: F401
         extra = CASES[args.case](args.plate, args.out, args)
         print(json.dumps(extra))
         return
