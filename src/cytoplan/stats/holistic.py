@@ -94,12 +94,13 @@ def missing_as_null(name: str, dtype: pl.DataType, *, as_float: bool = True) -> 
 def _present_values(name: str, dtype: pl.DataType) -> pl.Expr:
     """The non-missing values of ``name`` as float64 (NaN and null dropped).
 
-    Without nulls Polars' quantile takes its fast path (5x faster); dropping NaN
-    directly is about 10 % cheaper than turning it into null first.
+    Without nulls Polars' quantile takes its fast path (5x faster). For floats one
+    filter on ``is_not_nan`` drops both (it is null where the value is null), about
+    5 % cheaper per grouped median than ``drop_nans().drop_nulls()``.
     """
     expr = pl.col(name)
     if dtype.is_float():
-        expr = expr.drop_nans()
+        return expr.filter(expr.is_not_nan()).cast(pl.Float64)
     return expr.drop_nulls().cast(pl.Float64)
 
 
