@@ -33,6 +33,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,7 @@ __all__ = [
     "parquet_features",
     "plate_path",
     "relative_command",
+    "run_child_case",
     "run_step",
     "scrub_paths",
     "write_results",
@@ -89,6 +91,19 @@ class StepResult:
     # the last stdout line that parses as a JSON object (whole, unlike stdout_tail);
     # not written by ``write_results``
     payload: dict[str, object] | None = field(default=None, repr=False)
+
+
+def run_child_case(
+    cases: dict[str, Callable[..., dict[str, object]]], name: str, *args: object
+) -> None:
+    """In a case's child process: run ``cases[name](*args)`` and print its JSON.
+
+    cytoplan cases import cytoplan before Polars, as the CLI and recipes do, so that
+    cytoplan can turn on Polars' Parquet metadata pruning (docs/benchmarks.md).
+    """
+    if name.startswith("cytoplan"):
+        import cytoplan  # noqa: F401
+    print(json.dumps(cases[name](*args)))
 
 
 def machine_load() -> float:

@@ -61,6 +61,7 @@ from _measure import (  # noqa: E402
     max_abs_diff,
     parquet_features,
     plate_path,
+    run_child_case,
     run_step,
 )
 
@@ -286,12 +287,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.case:  # child process: run one case, print its JSON
-        if args.case.startswith("cytoplan"):
-            # before Polars, as the CLI and recipes import it: cytoplan then turns on
-            # Polars' Parquet metadata pruning (docs/benchmarks.md)
-            import cytoplan  # noqa: F401
-        extra = CASES[args.case](args.plate, args.out, args)
-        print(json.dumps(extra))
+        run_child_case(CASES, args.case, args.plate, args.out, args)
         return
 
     RESULTS.mkdir(parents=True, exist_ok=True)
