@@ -104,6 +104,30 @@ def test_nan_and_null_are_missing_and_empty_groups_give_null() -> None:
     assert out["i"].dtype == pl.Float64
 
 
+def test_infinite_values_follow_numpy_and_scipy() -> None:
+    # inf is a value, not missing: a median of inf gives inf - inf = NaN as the MAD
+    inf = float("inf")
+    columns = {
+        "up": [1.0, inf, 3.0, 2.0],
+        "down": [-inf, 1.0, 2.0, 5.0],
+        "both": [-inf, inf, 1.0, 2.0],
+        "mostly_inf": [inf, inf, inf, 1.0],
+    }
+    lf = pl.LazyFrame({"g": ["a"] * 4, **columns})
+    out = grouped_statistics(
+        lf, list(columns), statistics=("median", "mad", 0.25), by=["g"], mad_scale=MAD_SCALE
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy warns on inf - inf
+        for name, values in columns.items():
+            x = np.array(values)
+            mad = scipy.stats.median_abs_deviation(x, nan_policy="omit", scale=1 / 1.4826)
+            np.testing.assert_array_equal(out["median"][name].item(), np.median(x), err_msg=name)
+            np.testing.assert_array_equal(out["mad"][name].item(), mad, err_msg=name)
+            np.testing.assert_array_equal(out[0.25][name].item(), np.percentile(x, 25), name)
+    assert np.isnan(out["mad"]["mostly_inf"].item())
+
+
 def test_predicate_selects_reference_rows(cells: pl.DataFrame) -> None:
     features = _features(cells)
     predicate = pl.col("Metadata_control_type") == "negcon"
