@@ -67,7 +67,12 @@ BANDWIDTH_BPS = 100e6
 
 
 def measure(
-    server: LocalS3Server, name: str, step: Callable[[], Any], repeat: int, *, setup: Callable[[], None] | None = None
+    server: LocalS3Server,
+    name: str,
+    step: Callable[[], Any],
+    repeat: int,
+    *,
+    setup: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     times, served, requests = [], [], []
     for _ in range(repeat):
@@ -98,7 +103,9 @@ def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--wells", type=int, default=96)
     parser.add_argument("--sites", type=int, default=2)
     parser.add_argument("--cells", type=int, default=50, help="cells per site")
@@ -135,14 +142,28 @@ def _run(args: argparse.Namespace, work: Path) -> int:
     with LocalS3Server() as server:
         server.create_bucket(BUCKET, public=True)
         for path in (parquet, sqlite):
-            server.client().upload_file(str(path), BUCKET, f"bench/{path.name}", ExtraArgs={"ACL": "public-read"})
+            server.client().upload_file(
+                str(path), BUCKET, f"bench/{path.name}", ExtraArgs={"ACL": "public-read"}
+            )
         options = {"endpoint_url": server.endpoint}
         pq_url = f"s3://{BUCKET}/bench/{parquet.name}"
         db_url = f"s3://{BUCKET}/bench/{sqlite.name}"
         fs = filesystem(pq_url, options)
 
-        print(f"Parquet ({parquet.stat().st_size / MB:.1f} MB, {len(schema):,} columns), 10 columns:")
-        rows.append({"file": "parquet", **measure(server, "lazy 10 columns", lambda: scan_profiles(pq_url, storage_options=options).select(wanted).collect(), args.repeat)})
+        print(
+            f"Parquet ({parquet.stat().st_size / MB:.1f} MB, {len(schema):,} columns), 10 columns:"
+        )
+        rows.append(
+            {
+                "file": "parquet",
+                **measure(
+                    server,
+                    "lazy 10 columns",
+                    lambda: scan_profiles(pq_url, storage_options=options).select(wanted).collect(),
+                    args.repeat,
+                ),
+            }
+        )
         rows.append({"file": "parquet", **measure(
             server, "lazy 10 columns, 1 well",
             lambda: scan_profiles(pq_url, storage_options=options).filter(pl.col("Metadata_Well") == well).select(wanted).collect(),
@@ -154,7 +175,12 @@ def _run(args: argparse.Namespace, work: Path) -> int:
             fs.get_file(pq_url, str(local))
             return pl.read_parquet(local, columns=wanted)
 
-        rows.append({"file": "parquet", **measure(server, "download + read", download_then_read, args.repeat)})
+        rows.append(
+            {
+                "file": "parquet",
+                **measure(server, "download + read", download_then_read, args.repeat),
+            }
+        )
 
         print(f"SQLite ({sqlite.stat().st_size / MB:.1f} MB):")
         rows.append({"file": "sqlite", **measure(
@@ -180,10 +206,25 @@ def _run(args: argparse.Namespace, work: Path) -> int:
                 item.unlink()
 
         def scan_sqlite() -> pl.DataFrame:
-            return scan_cellprofiler_sqlite(db_url, storage_options=options).select(wanted).collect()
+            return (
+                scan_cellprofiler_sqlite(db_url, storage_options=options).select(wanted).collect()
+            )
 
-        rows.append({"file": "sqlite", **measure(server, "download + read (empty cache)", scan_sqlite, args.repeat, setup=empty_cache)})
-        rows.append({"file": "sqlite", **measure(server, "cached + read", scan_sqlite, args.repeat)})
+        rows.append(
+            {
+                "file": "sqlite",
+                **measure(
+                    server,
+                    "download + read (empty cache)",
+                    scan_sqlite,
+                    args.repeat,
+                    setup=empty_cache,
+                ),
+            }
+        )
+        rows.append(
+            {"file": "sqlite", **measure(server, "cached + read", scan_sqlite, args.repeat)}
+        )
 
     sizes = {"parquet_bytes": parquet.stat().st_size, "sqlite_bytes": sqlite.stat().st_size}
     result = {

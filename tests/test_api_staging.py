@@ -15,8 +15,7 @@ from cytoplan.io.sqlite import scan_cellprofiler_sqlite
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data_fixtures"
 PLATE = (
-    FIXTURES
-    / "cpg0000-synthetic/workspace/backend/2024_01_01_Batch1/BR00000001/BR00000001.sqlite"
+    FIXTURES / "cpg0000-synthetic/workspace/backend/2024_01_01_Batch1/BR00000001/BR00000001.sqlite"
 )
 
 
@@ -45,9 +44,7 @@ def test_sqlite_is_staged_once_and_gives_the_same_wells(conversions: list[Path])
     assert_frame_equal(wells, direct)
 
 
-def test_csv_table_is_staged_and_parquet_is_not(
-    conversions: list[Path], tmp_path: Path
-) -> None:
+def test_csv_table_is_staged_and_parquet_is_not(conversions: list[Path], tmp_path: Path) -> None:
     cells = scan_cellprofiler_sqlite(PLATE).collect()
     features = [c for c in cells.columns if c.startswith("Cells_")][:5]
     table = cells.select("Metadata_Plate", "Metadata_Well", *features)
@@ -60,9 +57,7 @@ def test_csv_table_is_staged_and_parquet_is_not(
     assert len(conversions) == 1  # Parquet is read in place
     assert from_csv.columns == ["Metadata_Plate", "Metadata_Well", *features]
     assert_frame_equal(from_csv, from_parquet)
-    expected = table.group_by("Metadata_Plate", "Metadata_Well").agg(
-        pl.col(features).median()
-    )
+    expected = table.group_by("Metadata_Plate", "Metadata_Well").agg(pl.col(features).median())
     assert_frame_equal(
         from_parquet, expected.sort("Metadata_Plate", "Metadata_Well"), check_dtypes=False
     )

@@ -118,4 +118,3 @@ def test_numbers_in_urls_are_not_status_codes() -> None:
     with pytest.raises(SourceError, match="cannot read"):
         remote.retrying(fails, url="s3://b/k", sleep=lambda s: None)
     assert calls["n"] == 1  # not mistaken for a 503: not retried
-

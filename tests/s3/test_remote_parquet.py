@@ -222,4 +222,3 @@ def test_a_list_of_plates_is_checked_concurrently(
     missing = f"s3://{GALLERY}/{prefix}/P99.parquet"
     with pytest.raises(SourceError, match=rf"not found: '{missing}'"):
         scan_profiles([*urls[:5], missing, *urls[5:]], storage_options=anonymous)
-

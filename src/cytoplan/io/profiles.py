@@ -138,9 +138,7 @@ def _remote_folder(source: str | Path) -> bool:
     return _is_remote(source) and str(source).endswith("/")
 
 
-def _options(
-    source: str | Path, storage_options: StorageOptions | None
-) -> dict[str, Any] | None:
+def _options(source: str | Path, storage_options: StorageOptions | None) -> dict[str, Any] | None:
     """Polars' storage options for a URL (gallery anonymous, retries; see io.remote)."""
     return remote.storage_options_for(str(source), storage_options) if _is_remote(source) else None
 

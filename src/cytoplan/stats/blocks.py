@@ -81,6 +81,4 @@ def blockwise(
         if keys and not piece.select(keys).equals(first.select(keys)):
             msg = "column blocks disagree on the group keys (the source changed while it was read?)"
             raise StatisticsError(msg)
-    return pl.concat(
-        [first, *(piece.drop(list(keys)) for piece in pieces[1:])], how="horizontal"
-    )
+    return pl.concat([first, *(piece.drop(list(keys)) for piece in pieces[1:])], how="horizontal")

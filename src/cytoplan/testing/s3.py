@@ -110,6 +110,8 @@ class _Middleware:
             with self.lock:
                 self.requests.append(Request(method, path, environ.get("HTTP_RANGE"), code, sent))
                 self.in_flight -= 1
+
+
 class LocalS3Server:
     """moto's S3 on ``127.0.0.1`` with a free port; a context manager.
 
