@@ -291,6 +291,13 @@ class _GroupIndex:
     check_column: str  # a numeric column whose values fingerprint the row order
     check: pl.Series
 
+    def label(self, summary: pl.DataFrame) -> pl.DataFrame:
+        """A block's summary (one row per group id, in id order) with the group keys."""
+        if summary.height != self.table.height:
+            msg = "column blocks disagree on the groups (did the source change?)"
+            raise StatisticsError(msg)
+        return self.table.hstack(summary.drop(_GID).get_columns())
+
 
 def _group_index(frame: pl.LazyFrame, keys: list[str], names: list[str]) -> _GroupIndex:
     candidates = names[:_CHECK_CANDIDATES]
@@ -377,10 +384,7 @@ def _run_blocks(
                         .agg(exprs)
                         .sort(_GID)
                     )
-                    if summary.height != index.table.height:
-                        msg = "column blocks disagree on the groups (did the source change?)"
-                        raise StatisticsError(msg)
-                    pieces.append(index.table.hstack(summary.drop(_GID).get_columns()))
+                    pieces.append(index.label(summary))
                     continue
                 ordered = False  # rows came in another order: read the keys with each block
                 data = read_with_keys(block)
@@ -396,6 +400,11 @@ def _run_blocks(
             if not piece.select(keys).equals(first):
                 msg = "column blocks disagree on the group keys (did the source change?)"
                 raise StatisticsError(msg)
+    return _side_by_side(pieces, keys)
+
+
+def _side_by_side(pieces: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    """Blocks' summaries (same groups, same row order) as one table, the keys once."""
     return pl.concat([pieces[0], *(p.drop(keys) for p in pieces[1:])], how="horizontal")
 
 
@@ -454,13 +463,8 @@ def _run_fused_blocks(
             .sort(_GID)
             .collect(engine="in-memory")
         )
-        if summary.height != index.table.height:
-            msg = "column blocks disagree on the groups (did the source change?)"
-            raise StatisticsError(msg)
-        pieces.append(index.table.hstack(summary.drop(_GID).get_columns()))
-    return pl.concat([pieces[0], *(p.drop(keys) for p in pieces[1:])], how="horizontal").sort(
-        keys, nulls_last=True
-    )
+        pieces.append(index.label(summary))
+    return _side_by_side(pieces, keys).sort(keys, nulls_last=True)
 
 
 def _empty_keys(frame: pl.LazyFrame, keys: list[str]) -> pl.DataFrame:
