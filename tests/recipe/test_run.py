@@ -22,11 +22,23 @@ from .conftest import BATCH, CYTOPLAN_RECIPE, PLATES, WORKSPACE
 MANIFEST = ".manifest.json"
 
 
+def _is_temporary(path: Path, folder: Path) -> bool:
+    """A writer's temporary (``.<name>.<id>.tmp``) or a file inside one."""
+    return any(part.endswith(".tmp") for part in path.relative_to(folder).parts)
+
+
+def _final_files(folder: Path, pattern: str = "*") -> list[Path]:
+    """Files at their final names (what a reader sees), not writers' temporaries."""
+    return [
+        p for p in sorted(folder.rglob(pattern)) if p.is_file() and not _is_temporary(p, folder)
+    ]
+
+
 def _data_files(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.name.endswith(MANIFEST)
+        for p in _final_files(folder)
+        if not p.name.endswith(MANIFEST)
     }
 
 
@@ -174,7 +186,7 @@ def test_killed_run_leaves_no_partial_file_and_resumes(
     process = _cli_run(out, "--quiet")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if any(out.rglob("*.parquet" + MANIFEST)):  # the first output is complete
+        if _final_files(out, "*.parquet" + MANIFEST):  # the first output is complete
             break
         time.sleep(0.01)
     assert process.poll() is None, "the run ended before it could be killed"
@@ -183,8 +195,8 @@ def test_killed_run_leaves_no_partial_file_and_resumes(
     assert process.returncode == -signal.SIGKILL
     written = _data_files(out)
     assert 0 < len(written) < 13
-    # no temporary or partial file: every file is complete and equals the clean run's
-    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    # no partial file under a final name: every one is complete and equals the clean
+    # run's (a SIGKILL may leave a writer's temporary, which the next run removes)
     clean_files = _data_files(clean)
     for name, data in written.items():
         assert data == clean_files[name], name
@@ -193,6 +205,7 @@ def test_killed_run_leaves_no_partial_file_and_resumes(
     assert resumed.returncode == 0, err
     assert "up to date, skipped" in stdout
     assert _data_files(out) == clean_files
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
 def test_explain_runs_nothing(tmp_path: Path) -> None:
