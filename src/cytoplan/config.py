@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cytoplan.exceptions import CytoplanError
+from cytoplan.exceptions import ParameterError
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "Settings", "parse_bytes", "settings"]
 
@@ -50,17 +50,17 @@ def parse_bytes(size: str | int) -> int:
     if isinstance(size, int):
         if size <= 0:
             msg = f"a memory size must be positive, got {size}"
-            raise CytoplanError(msg)
+            raise ParameterError(msg)
         return size
     match = _SIZE.match(size)
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _UNITS:
         msg = f"cannot read {size!r} as a memory size; write e.g. '2GiB', '500MB' or 1073741824"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     value = int(float(match.group(1)) * _UNITS[unit])
     if value <= 0:
         msg = f"a memory size must be positive, got {size!r}"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     return value
 
 

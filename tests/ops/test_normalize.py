@@ -16,10 +16,10 @@ from polars.testing import assert_frame_equal
 
 from cytoplan.exceptions import (
     ColumnNotFoundError,
-    CytoplanError,
     NotFittedError,
     ParameterError,
     SchemaError,
+    SourceError,
     StatisticsError,
 )
 from cytoplan.ops.normalize import (
@@ -258,12 +258,12 @@ def test_save_load_round_trip(normalizer: Normalizer, tmp_path: Path) -> None:
 def test_load_checks_the_file(tmp_path: Path) -> None:
     plain = tmp_path / "plain.parquet"
     pl.DataFrame({"x": [1]}).write_parquet(plain)
-    with pytest.raises(CytoplanError, match="no cytoplan normalizer metadata"):
+    with pytest.raises(SourceError, match="no cytoplan normalizer metadata"):
         Normalizer.load(plain)
-    with pytest.raises(CytoplanError, match="cannot read"):
+    with pytest.raises(SourceError, match="cannot read"):
         Normalizer.load(tmp_path / "missing.parquet")
     path = Standardize().fit(pl.LazyFrame({"Cells_x": [1.0, 2.0]})).save(tmp_path / "s.parquet")
-    with pytest.raises(CytoplanError, match="not Robustize"):
+    with pytest.raises(ParameterError, match="not Robustize"):
         Robustize.load(path)
 
 

@@ -56,7 +56,7 @@ def collate_command(
       cytoplan collate analysis/2024_01_01_Batch1/BR00000001/analysis \\
         --sqlite BR00000001.sqlite --aggregate BR00000001.csv
     """
-    from cytoplan.exceptions import CytoplanError
+    from cytoplan.exceptions import ParameterError
     from cytoplan.io.collate import collate_csv_folders
     from cytoplan.io.csv_folder import scan_cellprofiler_csv
     from cytoplan.io.sinks import write_profiles
@@ -64,7 +64,7 @@ def collate_command(
 
     if sqlite_path is None and parquet_path is None and aggregate_path is None:
         msg = "nothing to write: give --sqlite, --parquet and/or --aggregate"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     if sqlite_path is not None or parquet_path is not None:
         report = collate_csv_folders(
             csv_root, sqlite=sqlite_path, parquet=parquet_path, plate=plate, overwrite=overwrite

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cytoplan.exceptions import CytoplanError
+from cytoplan.exceptions import CytoplanError, ParameterError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -101,10 +101,10 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     target = Path(dest)
     if target.is_dir():
         msg = f"cannot write {str(target)!r}: it is a folder; give a file name"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     if not target.parent.is_dir():
         msg = f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     folder = _temporary_folder(target)
     folder.mkdir()
     tmp = folder / target.name

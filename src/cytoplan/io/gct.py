@@ -35,7 +35,7 @@ from typing import Any
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError
+from cytoplan.exceptions import ParameterError
 from cytoplan.io._atomic import atomic_path
 from cytoplan.schema import infer_cp_features, metadata_columns, require_columns
 
@@ -100,7 +100,7 @@ def write_gct(
     """
     if version != "#1.3":
         msg = f"GCT version {version!r} is not supported; only '#1.3' is"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     table = profiles.collect() if isinstance(profiles, pl.LazyFrame) else profiles
     feats = list(features) if features is not None else infer_cp_features(table.schema)
     metas = list(meta_features) if meta_features is not None else metadata_columns(table.schema)
@@ -126,7 +126,7 @@ def write_gct(
                 f"feature_metadata needs a row labelled 'id' in its first column "
                 f"{label_column!r} (it names the feature-metadata columns)"
             )
-            raise CytoplanError(msg)
+            raise ParameterError(msg)
         annotation = [by_label.get(label, ["nan"] * len(fields)) for label in labels]
         n_annotation = len(fields)
     dimensions = [len(feats), n_samples, n_annotation, len(metas)]

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError, SchemaError
+from cytoplan.exceptions import ParameterError, SchemaError
 from cytoplan.io._atomic import atomic_path, is_remote
 from cytoplan.io.remote import remote_error, storage_options_for
 
@@ -78,7 +78,7 @@ def _parse(fmt: str) -> _Spec:
             fmt % 1.5
         except (TypeError, ValueError) as err:
             msg = f"float_format {fmt!r} is not a printf-style float format such as '%.5g'"
-            raise CytoplanError(msg) from err
+            raise ParameterError(msg) from err
         return _Spec(fmt, "", 6, simple=False)
     precision = match.group("precision")
     digits = 6 if precision is None else int(precision or 0)
@@ -296,7 +296,7 @@ def infer_sink_format(dest: str | Path) -> tuple[ProfileFormat, bool]:
         f"cannot tell the output format of {str(dest)!r}; "
         "name it .parquet, .csv, .csv.gz, .tsv or .tsv.gz, or pass format="
     )
-    raise CytoplanError(msg)
+    raise ParameterError(msg)
 
 
 def _text_columns(frame: pl.LazyFrame, float_format: str | None) -> pl.LazyFrame:
@@ -364,10 +364,10 @@ def write_profiles(
         fmt, gzipped = infer_sink_format(dest)
     if fmt not in ("parquet", "csv", "tsv"):
         msg = f"format must be 'parquet', 'csv' or 'tsv', got {fmt!r}"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     if fmt == "parquet" and float_format is not None:
         msg = "float_format applies to CSV/TSV output only (Parquet stores binary floats)"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     remote = is_remote(dest)
     target = str(dest)
 
@@ -385,7 +385,7 @@ def write_profiles(
         codec = compression or ("gzip" if gzipped else "uncompressed")
         if codec not in ("gzip", "uncompressed"):
             msg = f"CSV/TSV compression must be 'gzip' or 'uncompressed', got {codec!r}"
-            raise CytoplanError(msg)
+            raise ParameterError(msg)
         _text_columns(lazy, float_format).sink_csv(
             path,
             separator="\t" if fmt == "tsv" else ",",

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import polars as pl
 
 from cytoplan.exceptions import (
-    CytoplanError,
     NotFittedError,
+    ParameterError,
     SchemaError,
     SourceError,
     StatisticsError,
@@ -351,16 +351,16 @@ class Normalizer:
                 f"{str(source)!r} holds no cytoplan normalizer metadata "
                 f"(key {METADATA_KEY!r}); write it with Normalizer.save()"
             )
-            raise CytoplanError(msg)
+            raise SourceError(msg)
         meta = json.loads(meta_text)
         method = meta.get("method")
         klass = METHODS.get(method)
         if klass is None:
             msg = f"{str(source)!r} holds statistics of unknown method {method!r}"
-            raise CytoplanError(msg)
+            raise SourceError(msg)
         if cls is not Normalizer and not issubclass(klass, cls):
             msg = f"{str(source)!r} holds {klass.__name__} statistics, not {cls.__name__}"
-            raise CytoplanError(msg)
+            raise ParameterError(msg)
         normalizer = klass(features=meta["features"], **meta["params"])
         keys = list(meta["by"])
         normalizer.feature_names_in_ = list(meta["features"])

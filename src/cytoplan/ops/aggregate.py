@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
 import polars as pl
 
-from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, ParameterError, SchemaError
+from cytoplan.exceptions import ColumnNotFoundError, ParameterError, SchemaError
 from cytoplan.ops._params import check_choice, reject
 from cytoplan.schema import feature_columns, infer_cp_features, require_columns, require_numeric
 from cytoplan.stats.holistic import grouped_statistics
@@ -180,7 +180,7 @@ def restrict_fields_of_view(
             f"fields of view {absent} are not in column {feature!r} "
             f"(present: {sorted(present)[:20]}); fix fields_of_view"
         )
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     return lf.filter(as_text.is_in(wanted))
 
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import polars as pl
 
 from cytoplan.config import settings
-from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.exceptions import SchemaError, StatisticsError
 from cytoplan.ops._normalizer import (
     GROUP_INDEX,
     Normalizer,
@@ -156,7 +156,7 @@ class Spherize(Normalizer):
         clash = sorted(set(outputs) & {*_RESERVED, *keys})
         if clash:
             msg = f"feature name(s) {clash} clash with the statistics table's columns; rename them"
-            raise CytoplanError(msg)
+            raise SchemaError(msg)
         d = len(features)
         budget = settings(memory_limit=self.memory_limit).memory_limit
         total = int(groups["n_samples"].sum())

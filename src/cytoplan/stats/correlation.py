@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from cytoplan.config import settings
-from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.exceptions import ParameterError, StatisticsError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -795,4 +795,4 @@ def correlation_matrix(
     if key == "kendall":
         return kendall(lf, columns, where=where, memory_limit=memory_limit)
     msg = f"unknown correlation method {method!r}; choose one of {', '.join(_METHODS)}"
-    raise CytoplanError(msg)
+    raise ParameterError(msg)

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.exceptions import ParameterError, StatisticsError
 from cytoplan.schema import require_columns, require_numeric
 from cytoplan.stats.blocks import column_blocks, row_count
 
@@ -117,7 +117,7 @@ def _check_statistic(statistic: Statistic) -> None:
         f"unknown statistic {statistic!r}: "
         "use 'median', 'mad', 'mean' or a quantile between 0 and 1"
     )
-    raise CytoplanError(msg)
+    raise ParameterError(msg)
 
 
 def exact_median(value: pl.Expr) -> pl.Expr:
@@ -223,21 +223,21 @@ def grouped_statistics(
     wanted = list(dict.fromkeys(statistics))
     if not wanted:
         msg = "statistics is empty: ask for at least one of 'median', 'mad' or a quantile"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     for statistic in wanted:
         _check_statistic(statistic)
     keys = list(by)
     names = list(columns)
     if len(set(names)) != len(names):
         msg = "columns are repeated; pass each column once"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     schema = lf.collect_schema()
     require_columns(schema, [*keys, *names])
     require_numeric(schema, names)
     overlap = set(keys) & set(names)
     if overlap:
         msg = f"column(s) {sorted(overlap)} are both group keys and statistics columns"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
 
     n_rows = row_count(lf)
     frame = lf if predicate is None else lf.filter(predicate)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from cytoplan.config import settings
-from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.exceptions import ParameterError, StatisticsError
 from cytoplan.schema import require_columns, require_numeric
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def grouped_moments(
     names = list(columns)
     if len(set(names)) != len(names):
         msg = "columns are repeated; pass each column once"
-        raise CytoplanError(msg)
+        raise ParameterError(msg)
     schema = lf.collect_schema()
     require_columns(schema, [*keys, *names])
     require_numeric(schema, names)
@@ -363,7 +363,7 @@ class TallSkinnyQR:
         block = np.asarray(rows, dtype=np.float64)
         if block.ndim != 2 or block.shape[1] != self.n_columns:
             msg = f"expected a 2-D batch with {self.n_columns} columns, got shape {block.shape}"
-            raise CytoplanError(msg)
+            raise ParameterError(msg)
         if block.shape[0] == 0:
             return self
         if not np.isfinite(block).all():
@@ -378,7 +378,7 @@ class TallSkinnyQR:
         """Combine with another accumulator of the same width (in place; returns self)."""
         if other.n_columns != self.n_columns:
             msg = f"cannot merge R factors of {self.n_columns} and {other.n_columns} columns"
-            raise CytoplanError(msg)
+            raise ParameterError(msg)
         if other._r is not None:
             rows = self.n_rows
             self.update(other._r)
