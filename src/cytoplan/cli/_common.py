@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -14,8 +15,20 @@ from cytoplan.exceptions import CytoplanError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+#: Said after an out-of-memory error: Polars maps Parquet files into the address
+#: space, so a virtual-memory cap (``ulimit -v``, a batch system's ``--mem`` as an
+#: address-space limit) below the file's size fails even when little RAM is used.
+_MEMORY_HINT = (
+    "; lower --memory-limit, or raise the virtual-memory limit (ulimit -v): "
+    "Parquet files are mapped into memory, so the limit must exceed the file's size"
+)
+
+
 def reports_errors(command: F) -> F:
-    """Turn our exceptions into a one-line message on stderr and exit code 1."""
+    """Turn our exceptions and the system's into a one-line message and exit code 1.
+
+    Bugs (any other exception) keep their traceback.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -23,9 +36,31 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except CytoplanError as error:
             click.echo(f"error: {error}", err=True)
-            sys.exit(1)
+        except MemoryError:
+            click.echo(f"error: out of memory{_MEMORY_HINT}", err=True)
+        except OSError as error:
+            click.echo(f"error: {describe_os_error(error)}", err=True)
+        sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def describe_os_error(error: OSError) -> str:
+    """An operating-system error (no space, no permission, no memory) in one line.
+
+    >>> describe_os_error(OSError(errno.ENOSPC, "No space left on device", "out.parquet"))
+    "No space left on device: 'out.parquet'"
+    >>> describe_os_error(OSError("Cannot allocate memory (os error 12)")).startswith(
+    ...     "Cannot allocate memory (os error 12); lower --memory-limit")
+    True
+    """
+    text = error.strerror or str(error)
+    if error.filename is not None:
+        text = f"{text}: {str(error.filename)!r}"
+    # Polars raises OSError("... (os error 12)") without setting errno
+    if error.errno == errno.ENOMEM or f"(os error {errno.ENOMEM})" in text:
+        text += _MEMORY_HINT
+    return text
 
 
 def split_list(value: str | None) -> list[str] | None:
