@@ -58,8 +58,12 @@ def _cases(tmp: Path) -> dict[str, tuple[Callable[[], object], str]]:
             "'Cells_a'",
         ),
         "moments of repeated columns": (
-            lambda: grouped_moments(lf, ["Cells_b", "Cells_b"]),
-            "repeated",
+            lambda: grouped_moments(lf, ["Cells_b", "Cells_a", "Cells_b"]),
+            "repeated (['Cells_b'])",
+        ),
+        "moments by a key that is also a column": (
+            lambda: grouped_moments(lf, ["Cells_a"], by=["Cells_a"]),
+            "'Cells_a'",
         ),
         "unknown correlation method": (
             lambda: correlation_matrix(lf, ["Cells_a", "Cells_b"], method="cosine"),  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import polars.selectors as cs
 
-from cytoplan.exceptions import ColumnNotFoundError, SchemaError
+from cytoplan.exceptions import ColumnNotFoundError, ParameterError, SchemaError
 
 if TYPE_CHECKING:
     from polars.selectors import Selector
@@ -53,6 +53,7 @@ __all__ = [
     "metadata_columns",
     "require_columns",
     "require_numeric",
+    "require_summary_columns",
     "resolve_columns",
     "schema_of",
 ]
@@ -186,6 +187,29 @@ def require_numeric(frame: pl.LazyFrame | pl.DataFrame | pl.Schema, names: Itera
     if bad:
         msg = f"feature column(s) are not numeric: {', '.join(bad)}"
         raise SchemaError(msg)
+
+
+def require_summary_columns(
+    frame: pl.LazyFrame | pl.DataFrame | pl.Schema, names: Sequence[str], keys: Sequence[str]
+) -> None:
+    """Check columns to summarise per group: given once, present, numeric, not group keys.
+
+    >>> require_summary_columns(pl.Schema({"p": pl.String, "x": pl.Float64}), ["x"], ["p"])
+    >>> require_summary_columns(pl.Schema({"p": pl.String, "x": pl.Float64}), ["x", "x"], ["p"])
+    Traceback (most recent call last):
+    cytoplan.exceptions.ParameterError: columns are repeated (['x']); pass each column once
+    """
+    repeated = sorted({name for name in names if list(names).count(name) > 1})
+    if repeated:
+        msg = f"columns are repeated ({repeated}); pass each column once"
+        raise ParameterError(msg)
+    schema = schema_of(frame)
+    require_columns(schema, [*keys, *names])
+    require_numeric(schema, names)
+    overlap = set(keys) & set(names)
+    if overlap:
+        msg = f"column(s) {sorted(overlap)} are both group keys and statistics columns"
+        raise ParameterError(msg)
 
 
 def infer_cp_features(

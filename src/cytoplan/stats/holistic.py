@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 import polars as pl
 
 from cytoplan.exceptions import ParameterError, StatisticsError
-from cytoplan.schema import require_columns, require_numeric
+from cytoplan.schema import require_summary_columns
 from cytoplan.stats.blocks import column_blocks, row_count
 
 if TYPE_CHECKING:
@@ -228,16 +228,8 @@ def grouped_statistics(
         _check_statistic(statistic)
     keys = list(by)
     names = list(columns)
-    if len(set(names)) != len(names):
-        msg = "columns are repeated; pass each column once"
-        raise ParameterError(msg)
     schema = lf.collect_schema()
-    require_columns(schema, [*keys, *names])
-    require_numeric(schema, names)
-    overlap = set(keys) & set(names)
-    if overlap:
-        msg = f"column(s) {sorted(overlap)} are both group keys and statistics columns"
-        raise ParameterError(msg)
+    require_summary_columns(schema, names, keys)
 
     n_rows = row_count(lf)
     frame = lf if predicate is None else lf.filter(predicate)

@@ -36,7 +36,7 @@ import polars as pl
 
 from cytoplan.config import settings
 from cytoplan.exceptions import ParameterError, StatisticsError
-from cytoplan.schema import require_columns, require_numeric
+from cytoplan.schema import require_summary_columns
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -109,12 +109,8 @@ def grouped_moments(
     """
     keys = list(by)
     names = list(columns)
-    if len(set(names)) != len(names):
-        msg = "columns are repeated; pass each column once"
-        raise ParameterError(msg)
     schema = lf.collect_schema()
-    require_columns(schema, [*keys, *names])
-    require_numeric(schema, names)
+    require_summary_columns(schema, names, keys)
     frame = lf if predicate is None else lf.filter(predicate)
     groups: dict[tuple[object, ...], list[_Moments]] = {}
     for b, block in enumerate(moment_blocks(names, memory_limit)):
