@@ -1,4 +1,7 @@
-"""The docstring examples of the compat layer and the new io modules run."""
+"""The docstring examples of every cytoplan module run (``python -m doctest`` style).
+
+The compat layer must also work without pycytominer installed.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +12,19 @@ import warnings
 
 import pytest
 
-import cytoplan.compat
+import cytoplan
 
+#: every module but ``__main__`` entry points (importing one would run the CLI)
 MODULES = sorted(
-    {m.name for m in pkgutil.walk_packages(cytoplan.compat.__path__, "cytoplan.compat.")}
-    | {
-        "cytoplan.io.deepprofiler",
-        "cytoplan.io.anndata",
-        "cytoplan.io.cell_locations",
-        "cytoplan.io.collate",
-        "cytoplan.testing.deepprofiler",
-    }
+    module.name
+    for module in pkgutil.walk_packages(cytoplan.__path__, "cytoplan.")
+    if not module.name.endswith("__main__")
 )
+
+
+def test_every_layer_is_covered() -> None:
+    for layer in ("cytoplan.stats.", "cytoplan.ops.", "cytoplan.io.", "cytoplan.compat."):
+        assert any(name.startswith(layer) for name in MODULES), layer
 
 
 @pytest.mark.parametrize("name", MODULES)
