@@ -27,6 +27,7 @@ Examples
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -199,7 +200,7 @@ def require_summary_columns(
     Traceback (most recent call last):
     cytoplan.exceptions.ParameterError: columns are repeated (['x']); pass each column once
     """
-    repeated = sorted({name for name in names if list(names).count(name) > 1})
+    repeated = sorted(name for name, times in Counter(names).items() if times > 1)
     if repeated:
         msg = f"columns are repeated ({repeated}); pass each column once"
         raise ParameterError(msg)
