@@ -222,12 +222,20 @@ def test_where_selects_rows_in_every_reading_path(tmp_path, source: str) -> None
 
 
 def test_plain_scans_are_read_in_slices(tmp_path) -> None:
-    from cytoplan.stats.correlation import _is_plain_scan
+    from cytoplan.stats.correlation import _plain_scan_source, fixed_batches
 
     path = tmp_path / "x.parquet"
     pl.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}).write_parquet(path)
-    assert _is_plain_scan(pl.scan_parquet(path))
-    assert _is_plain_scan(pl.scan_parquet(path).select("a"))
-    assert _is_plain_scan(pl.LazyFrame({"a": [1.0]}))
-    assert not _is_plain_scan(pl.scan_parquet(path).filter(pl.col("a") > 1))
-    assert not _is_plain_scan(pl.scan_parquet(path).with_columns(pl.col("a") - pl.col("a").mean()))
+    assert _plain_scan_source(pl.scan_parquet(path)) == "file"
+    assert _plain_scan_source(pl.scan_parquet(path).select("a")) == "file"
+    assert _plain_scan_source(pl.LazyFrame({"a": [1.0]})) == "memory"
+    assert _plain_scan_source(pl.scan_parquet(path).filter(pl.col("a") > 1)) is None
+    shifted = pl.scan_parquet(path).with_columns(pl.col("a") - pl.col("a").mean())
+    assert _plain_scan_source(shifted) is None
+    # slices of 4 rows (a huge declared width leaves room for no more): reading stops at
+    # the first short slice, without a count query; exact multiples end on an empty one
+    for n in (0, 1, 7, 8, 9, 16, 17):
+        values = [float(i) for i in range(n)]
+        batches = list(fixed_batches(pl.LazyFrame({"a": values}), 4, width=2**40))
+        assert [b.height for b in batches] == [4] * (n // 4) + ([n % 4] if n % 4 else [])
+        assert [v for b in batches for v in b["a"].to_list()] == values

@@ -51,6 +51,7 @@ from cytoplan.exceptions import ParameterError, StatisticsError
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
+    from polars._typing import EngineType
 
     from cytoplan._typing import CorrelationMethod
 
@@ -78,7 +79,7 @@ _KENDALL_MAX_WORK = 2e13
 def _float_columns(lf: pl.LazyFrame, columns: Sequence[str]) -> list[pl.Expr]:
     """Expressions selecting ``columns`` as Float64 (one expression when no cast is needed)."""
     schema = lf.collect_schema()
-    if all(schema[name] == pl.Float64 for name in columns):
+    if all(isinstance(schema[name], pl.Float64) for name in columns):
         return [pl.col(list(columns))]
     return [pl.col(name).cast(pl.Float64) for name in columns]
 
@@ -108,6 +109,7 @@ def fixed_batches(
     where: pl.Expr | None = None,
     select: Sequence[pl.Expr] | None = None,
     memory_limit: int | str | None = None,
+    width: int | None = None,
 ) -> Iterator[pl.DataFrame]:
     """The rows of ``lf`` matching ``where``, projected on ``select``, ``rows`` at a time.
 
@@ -126,7 +128,7 @@ def fixed_batches(
     """
     pending: list[pl.DataFrame] = []
     held = 0
-    chunks = _chunks(lf, rows, where=where, select=select, memory_limit=memory_limit)
+    chunks = _chunks(lf, rows, where=where, select=select, memory_limit=memory_limit, width=width)
     # references are dropped explicitly: a slice of a chunk keeps the whole chunk alive,
     # and the next chunk must not be read while the previous one is still held
     while (chunk := next(chunks, None)) is not None:
@@ -153,13 +155,16 @@ _PIECE_ALIGN = 8192
 _RESERVED = 256 * 2**20  # interpreter, Polars runtime, one batch in NumPy
 
 
-def _is_plain_scan(lf: pl.LazyFrame) -> bool:
+def _plain_scan_source(lf: pl.LazyFrame) -> str | None:
+    """``"file"`` or ``"memory"`` when ``lf`` is a plain scan of one, else None."""
     try:
         plan = lf.explain()
     except Exception:  # pragma: no cover - an unexplainable plan streams
-        return False
+        return None
     lines = [line.strip() for line in plan.splitlines() if line.strip()]
-    return bool(lines) and all(line.startswith(_PLAIN_SCAN) for line in lines)
+    if not lines or not all(line.startswith(_PLAIN_SCAN) for line in lines):
+        return None
+    return "memory" if any(line.startswith("DF [") for line in lines) else "file"
 
 
 def _piece_rows(width: int, rows: int, memory_limit: int | str | None) -> int:
@@ -180,18 +185,34 @@ def _chunks(
     where: pl.Expr | None,
     select: Sequence[pl.Expr] | None,
     memory_limit: int | str | None,
+    width: int | None = None,
 ) -> Iterator[pl.DataFrame]:
     def project(frame: pl.LazyFrame) -> pl.LazyFrame:
         frame = frame if where is None else frame.filter(where)
         return frame if select is None else frame.select(select)
 
-    if _is_plain_scan(lf):
-        n_rows = int(lf.select(pl.len()).collect().item())
-        width = len((lf if select is None else lf.select(select)).collect_schema())
+    source = _plain_scan_source(lf)
+    if source is not None:
+        if width is None:
+            width = len((lf if select is None else lf.select(select)).collect_schema())
         piece = _piece_rows(width, rows, memory_limit)
-        for offset in range(0, n_rows, piece):
-            yield project(lf.slice(offset, piece)).collect(engine="streaming")
-        return
+        # rows already in memory are only projected: the in-memory engine does that
+        # with less fixed cost than the streaming one (6 against 9 ms at 6,000 columns)
+        engine: EngineType = "in-memory" if source == "memory" else "streaming"
+        if where is not None:
+            n_rows = int(lf.select(pl.len()).collect().item())
+            for offset in range(0, n_rows, piece):
+                yield project(lf.slice(offset, piece)).collect(engine=engine)
+            return
+        offset = 0
+        while True:  # unfiltered: a short slice is the last one (no count query)
+            chunk = project(lf.slice(offset, piece)).collect(engine=engine)
+            last = chunk.height < piece
+            yield chunk
+            del chunk
+            if last:
+                return
+            offset += piece
     yield from project(lf).collect_batches(chunk_size=rows, maintain_order=True, engine="streaming")
 
 
@@ -215,7 +236,7 @@ def _syrk_into(gram: NDArray[np.float64] | None, block: NDArray[np.float64]) -> 
     return result
 
 
-def _symmetric(upper: NDArray[np.float64], block: int = 256) -> NDArray[np.float64]:
+def _symmetric(upper: NDArray[np.float64], block: int = 128) -> NDArray[np.float64]:
     """Copy the upper triangle onto the lower one, in place (cache-friendly blocks)."""
     import numpy as np
 
@@ -229,15 +250,23 @@ def _symmetric(upper: NDArray[np.float64], block: int = 256) -> NDArray[np.float
     return upper
 
 
-def _correlation_from_upper(m2: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Centered cross-products (upper triangle) → full correlation matrix, in place."""
+def _correlation_from_upper(m2: NDArray[np.float64], block: int = 256) -> NDArray[np.float64]:
+    """Centered cross-products (upper triangle) → full correlation matrix, in place.
+
+    Only the upper triangle is scaled and clipped (the lower one is then copied from
+    it), tile by tile over ``block`` columns; values as ``np.corrcoef`` computes them.
+    """
     import numpy as np
 
+    d = m2.shape[0]
     scale = np.sqrt(np.diag(m2).copy())
     with np.errstate(divide="ignore", invalid="ignore"):
-        m2 /= scale[:, None]
-        m2 /= scale[None, :]
-    np.clip(m2, -1.0, 1.0, out=m2)
+        for start in range(0, d, block):
+            stop = min(d, start + block)
+            tile = m2[:stop, start:stop]  # columns start:stop down to the diagonal
+            tile /= scale[:stop, None]
+            tile /= scale[None, start:stop]
+            np.clip(tile, -1.0, 1.0, out=tile)
     return _symmetric(m2)
 
 
@@ -472,7 +501,9 @@ def _stream(
     rows = batch_rows or batch_rows_for(len(columns), memory_limit)
     select = _float_columns(lf, columns)
     acc = _Accumulator()
-    batches = fixed_batches(lf, rows, where=where, select=select, memory_limit=memory_limit)
+    batches = fixed_batches(
+        lf, rows, where=where, select=select, memory_limit=memory_limit, width=len(columns)
+    )
     for batch in batches:
         acc.add(_as_array(batch))
         del batch  # do not pin the slice this batch views while the next one is read
