@@ -216,84 +216,78 @@ def blocklist_rule(blocked: Sequence[str], columns: Sequence[str]) -> list[Drop]
     ]
 
 
-def _abs_sums_and_pairs(
-    corr: NDArray[np.float64], threshold: float, block: int | None = None
-) -> tuple[NDArray[np.float64], NDArray[np.intp], NDArray[np.intp]]:
-    """Column sums of |r| (NaN skipped) and the lower-triangle pairs with r > threshold.
+def _row_block(d: int) -> int:
+    """Rows of a ``d``-column float64 matrix in about 1 MiB (at least 16)."""
+    return max(16, 2**20 // (8 * max(d, 1)))
 
-    One sweep over blocks of rows of about 1 MiB, so that the passes over a block
-    (absolute values, sums, comparison) find it in cache: 16 against 20 ms at 3,000
-    features, 57 against 78 ms at 6,000, for blocks of 256 rows. ``corr`` is
-    symmetric, so a column-major matrix is read as its transpose (the same values,
-    in memory order).
-    """
+
+def _abs_sums(corr: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Column sums of |r| (NaN skipped), accumulated over blocks of rows."""
     import numpy as np
 
-    if corr.flags.f_contiguous and not corr.flags.c_contiguous:
-        corr = corr.T
-    d = corr.shape[0]
-    if block is None:
-        block = max(16, 2**20 // (8 * max(d, 1)))
-    sums = np.zeros(d)
-    rows: list[NDArray[np.intp]] = []
-    cols: list[NDArray[np.intp]] = []
-    for start in range(0, d, block):
-        stop = min(d, start + block)
-        tile = corr[start:stop]
-        magnitude = np.abs(tile)
+    block = _row_block(corr.shape[0])
+    sums = np.zeros(corr.shape[0])
+    for start in range(0, corr.shape[0], block):
+        magnitude = np.abs(corr[start : start + block])
         if np.isnan(magnitude).any():
             np.nan_to_num(magnitude, copy=False, nan=0.0)
         sums += magnitude.sum(axis=0)
-        with np.errstate(invalid="ignore"):
-            hit = tile[:, :stop] > threshold
-        r, c = np.nonzero(hit)
-        lower = start + r > c
-        rows.append(start + r[lower])
-        cols.append(c[lower])
-    return sums, np.concatenate(rows), np.concatenate(cols)
+    return sums
 
 
 def correlation_rule(
     corr: NDArray[np.float64], features: Sequence[str], *, threshold: float
 ) -> list[Drop]:
-    """pycytominer's pair rule, vectorised.
+    """pycytominer's pair rule, vectorised row by row.
 
     Features are ranked by the sum of their absolute correlations (NaN skipped, the
     diagonal included), ascending, with NumPy's quicksort as pandas'
     ``sort_values`` uses. Every pair with a **signed** correlation above
-    ``threshold`` (lower triangle) drops the member ranked later, independently of
-    the other pairs. Each drop records its strongest such partner.
+    ``threshold`` drops the member ranked later, independently of the other pairs.
+    Each drop records its strongest such partner (the lowest-numbered one on ties:
+    the first such pair of the lower triangle in row-major order, as pycytominer
+    lists pairs).
+
+    ``corr`` is symmetric, so feature ``i`` is dropped when row ``i`` has an entry
+    above ``threshold`` in a column ranked before ``i``: no list of pairs is built
+    (there can be millions). Rows are read in blocks of about 1 MiB, which the
+    passes over a block then find in cache, and a column-major matrix through its
+    transpose (the same values, in memory order): 14 ms at 3,000 features and 52 ms
+    at 6,000, against 24 and 87 ms for enumerating the pairs.
     """
     import numpy as np
 
     d = len(features)
     if d < 2:
         return []
-    sums, rows, cols = _abs_sums_and_pairs(corr, threshold)
-    order = np.argsort(sums, kind="quicksort")
+    if corr.flags.f_contiguous and not corr.flags.c_contiguous:
+        corr = corr.T
+    block = _row_block(d)
+    order = np.argsort(_abs_sums(corr), kind="quicksort")
     rank = np.empty(d, dtype=np.intp)
     rank[order] = np.arange(d)
-    if rows.size == 0:
-        return []
-    values = corr[rows, cols]
-    dropped = np.where(rank[rows] > rank[cols], rows, cols)
-    partner = np.where(dropped == rows, cols, rows)
-    # strongest partner per dropped feature (the first such pair, in row-major order of
-    # the lower triangle, on ties): no sort of the pairs, which can number millions
-    strongest = np.full(d, -np.inf)
-    np.maximum.at(strongest, dropped, values)
-    candidates = np.flatnonzero(values == strongest[dropped])
-    _, first = np.unique(dropped[candidates], return_index=True)  # first occurrences
-    pick = candidates[first]
-    return [
-        Drop(
-            features[i],
-            "correlation_threshold",
-            "correlation",
-            float(r),
-            threshold,
-            f"r = {r:.6g} > {threshold:g} with {features[j]}, which has the lower total |r|",
-            partner=features[j],
-        )
-        for i, j, r in zip(dropped[pick], partner[pick], values[pick], strict=True)
-    ]
+    drops: list[Drop] = []
+    for start in range(0, d, block):
+        tile = corr[start : start + block]
+        with np.errstate(invalid="ignore"):
+            hit = tile > threshold
+        hit &= rank[None, :] < rank[start : start + block, None]  # the partner ranks first
+        rows = np.flatnonzero(hit.any(axis=1))
+        if rows.size == 0:
+            continue
+        partners = np.where(hit[rows], tile[rows], -np.inf).argmax(axis=1)  # first maximum
+        for row, j in zip(rows.tolist(), partners.tolist(), strict=True):
+            r, partner = float(tile[row, j]), features[j]
+            reason = f"r = {r:.6g} > {threshold:g} with {partner}, which has the lower total |r|"
+            drops.append(
+                Drop(
+                    features[start + row],
+                    "correlation_threshold",
+                    "correlation",
+                    r,
+                    threshold,
+                    reason,
+                    partner=partner,
+                )
+            )
+    return drops
