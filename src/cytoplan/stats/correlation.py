@@ -169,12 +169,19 @@ def _plain_scan_source(lf: pl.LazyFrame) -> str | None:
 
 def _piece_rows(width: int, rows: int, memory_limit: int | str | None) -> int:
     """Rows per slice: a slice and its decoding buffers take about half the budget left
-    after the ``d × d`` accumulators; a multiple of 8,192 rows (whole row groups)."""
+    after the ``d × d`` accumulators; a multiple of 8,192 rows (whole row groups of the
+    files cytoplan writes), rounded down so the slice stays within its share.
+
+    Rounding to the nearest multiple took 49,920 × 3,000 Pearson at a 1 GiB limit to
+    16,384-row slices and a 0.78–1.0 GiB peak; rounded down, 0.50–0.52 GiB. A file
+    whose row groups are longer than the slices has some decoded twice (16,384-row
+    groups: 6.35 s against 5.3–5.5 s for 4,096-row groups).
+    """
     limit = settings(memory_limit=memory_limit).memory_limit
     left = max(limit // 4, limit - _RESERVED - 2 * width * width * 8)
     piece = max(rows, left // 2 // max(1, width * 8))
     if piece >= _PIECE_ALIGN:
-        piece = _PIECE_ALIGN * round(piece / _PIECE_ALIGN)
+        piece = _PIECE_ALIGN * (piece // _PIECE_ALIGN)  # down: within the budget
     return int(piece)
 
 
