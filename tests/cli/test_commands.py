@@ -148,3 +148,26 @@ def test_bad_input_exits_1_with_a_message_and_no_output(tmp_path: Path) -> None:
     done = run("normalize", SQLITE, dest, "--samples", "Metadata_x ==", expect=1)
     assert "cannot parse query" in done.stderr
     assert list(tmp_path.iterdir()) == [bogus]
+
+
+def test_convert_says_how_much_metadata_scans_will_hold(tmp_path: Path) -> None:
+    small = run("convert", SQLITE, tmp_path / "one.parquet")
+    assert "parquet   1 row group; scans hold ~0.1 MiB of metadata" in small.stdout
+    assert "warning:" not in small.stderr
+    # 384 cells in 16-row groups: 24 x 110 column chunks, ~1.4 MiB, over a quarter of 4 MB
+    many = run(
+        "convert",
+        SQLITE,
+        tmp_path / "many.parquet",
+        "--row-group-size",
+        "16",
+        "--memory-limit",
+        "4MB",
+    )
+    assert "parquet   24 row groups; scans hold ~1.4 MiB of metadata" in many.stdout
+    assert "warning: every later scan" in many.stderr
+    assert "(24 row groups x 110 columns)" in many.stderr
+    assert "--row-group-size 1024" in many.stderr
+    assert pl.read_parquet(tmp_path / "many.parquet").equals(
+        pl.read_parquet(tmp_path / "one.parquet")
+    )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from cytoplan.cli._common import echo, memory_limit_option, quiet_option, reports_errors
+
+if TYPE_CHECKING:
+    from cytoplan.io.convert import ConvertReport
 
 
 @click.command("convert")
@@ -30,6 +34,7 @@ def convert_command(
       cytoplan convert backend/BATCH/PLATE/PLATE.sqlite PLATE.parquet
     """
     from cytoplan.api import describe
+    from cytoplan.config import settings
     from cytoplan.io.convert import convert
 
     started = time.perf_counter()
@@ -39,7 +44,30 @@ def convert_command(
     }
     if row_group_size is not None:
         options["row_group_size"] = row_group_size
-    convert(src, dest, **options)  # type: ignore[arg-type]
+    report = convert(src, dest, **options)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
     echo(f"wrote {dest} in {seconds:.1f} s", quiet=quiet)
+    if report.row_groups > 0:
+        _report_metadata(report, dest, settings(memory_limit=memory_limit).memory_limit, quiet)
     echo(describe(dest).render(), quiet=quiet)
+
+
+def _report_metadata(report: ConvertReport, dest: str, limit: int, quiet: bool) -> None:
+    """Say how much memory scans of the file will hold for its footer; warn when large."""
+    size = report.metadata_bytes / 2**20
+    text = f"{size:,.1f}" if size < 10 else f"{size:,.0f}"
+    groups = f"{report.row_groups:,} row group{'s' if report.row_groups != 1 else ''}"
+    echo(f"parquet   {groups}; scans hold ~{text} MiB of metadata", quiet=quiet)
+    if report.metadata_bytes > limit // 4:
+        click.echo(
+            f"warning: every later scan of {dest} holds ~{text} MiB of Parquet metadata "
+            f"({groups} x {report.columns:,} columns), over a quarter of the "
+            f"{_size(limit)} memory limit; rewrite it with fewer, larger row groups: "
+            f"--row-group-size {report.rows_per_group_for(limit // 8)} "
+            "(the writer holds one row group in memory)",
+            err=True,
+        )
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.3g} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.3g} MiB"

@@ -53,13 +53,23 @@ if TYPE_CHECKING:
 
     from cytoplan._typing import StorageOptions
 
-__all__ = ["ConvertReport", "SourceKind", "convert", "default_row_group_size", "source_kind"]
+__all__ = [
+    "METADATA_BYTES_PER_CHUNK",
+    "ConvertReport",
+    "SourceKind",
+    "convert",
+    "default_row_group_size",
+    "source_kind",
+]
 
 SourceKind = Literal["sqlite", "csv-folders", "profiles"]
 ParquetCompression = Literal["snappy", "zstd", "lz4", "gzip", "brotli", "none"]
 
 #: Uncompressed bytes aimed at per row group (a few are in memory at once).
 _ROW_GROUP_BYTES = 96 << 20
+#: Memory Polars keeps per column chunk of a Parquet file it has scanned (its parsed
+#: footer), measured 460–660 bytes by ``benchmarks/parquet_metadata.py``.
+METADATA_BYTES_PER_CHUNK = 550
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,32 @@ class ConvertReport:
     dropped: dict[str, int] = field(default_factory=dict)
     unreferenced: dict[str, int] = field(default_factory=dict)
     missing_image: int = 0
+
+    @property
+    def metadata_bytes(self) -> int:
+        """Memory a later scan of the file holds for its footer (Polars keeps it).
+
+        About 550 bytes per column chunk, one per row group and column, whatever the
+        data size (``benchmarks/parquet_metadata.py``: 460–660 bytes).
+
+        >>> report = ConvertReport("a", "b", "profiles", 1_000_000, 6_000, 489, 0, 0.0)
+        >>> round(report.metadata_bytes / 2**30, 2)
+        1.5
+        """
+        return self.row_groups * self.columns * METADATA_BYTES_PER_CHUNK
+
+    def rows_per_group_for(self, metadata_budget: int) -> int:
+        """Rows per row group that keep :attr:`metadata_bytes` within ``metadata_budget``
+        (a multiple of 1,024).
+
+        >>> report = ConvertReport("a", "b", "profiles", 1_000_000, 6_000, 489, 0, 0.0)
+        >>> report.rows_per_group_for(256 * 2**20)
+        13312
+        """
+        per_group = self.columns * METADATA_BYTES_PER_CHUNK
+        groups = max(1, metadata_budget // max(1, per_group))
+        rows = -(-max(self.rows, 1) // groups)
+        return int(-(-rows // 1024) * 1024)
 
 
 def source_kind(src: str | Path) -> SourceKind:
