@@ -52,6 +52,7 @@ __all__ = [
     "infer_cp_features",
     "metadata",
     "metadata_columns",
+    "repeated_names",
     "require_columns",
     "require_numeric",
     "require_summary_columns",
@@ -190,6 +191,15 @@ def require_numeric(frame: pl.LazyFrame | pl.DataFrame | pl.Schema, names: Itera
         raise SchemaError(msg)
 
 
+def repeated_names(names: Iterable[str]) -> list[str]:
+    """The names given more than once, sorted (empty when all are distinct).
+
+    >>> repeated_names(["b", "a", "b", "c", "a"])
+    ['a', 'b']
+    """
+    return sorted(name for name, times in Counter(names).items() if times > 1)
+
+
 def require_summary_columns(
     frame: pl.LazyFrame | pl.DataFrame | pl.Schema, names: Sequence[str], keys: Sequence[str]
 ) -> None:
@@ -200,7 +210,7 @@ def require_summary_columns(
     Traceback (most recent call last):
     cytoplan.exceptions.ParameterError: columns are repeated (['x']); pass each column once
     """
-    repeated = sorted(name for name, times in Counter(names).items() if times > 1)
+    repeated = repeated_names(names)
     if repeated:
         msg = f"columns are repeated ({repeated}); pass each column once"
         raise ParameterError(msg)

@@ -35,7 +35,7 @@ from cytoplan.exceptions import (
 from cytoplan.ops._params import reject
 from cytoplan.ops.aggregate import resolve_features
 from cytoplan.query import as_predicate
-from cytoplan.schema import require_columns, require_numeric
+from cytoplan.schema import repeated_names, require_columns, require_numeric
 
 if TYPE_CHECKING:
     from cytoplan.ops.aggregate import FeatureSpec
@@ -55,8 +55,7 @@ def _as_keys(by: str | Sequence[str] | None) -> list[str]:
     if not isinstance(by, str | Sequence) or not all(isinstance(k, str) for k in by):
         reject("by", by, "None, a column name or a list of column names")
     keys = [by] if isinstance(by, str) else list(by)
-    if len(set(keys)) != len(keys):
-        repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated := repeated_names(keys):
         reject("by", keys, "a list of distinct column names", hint=f"{repeated} repeated")
     return keys
 

@@ -47,7 +47,13 @@ import polars as pl
 
 from cytoplan.exceptions import ColumnNotFoundError, ParameterError, SchemaError
 from cytoplan.ops._params import check_choice, reject
-from cytoplan.schema import feature_columns, infer_cp_features, require_columns, require_numeric
+from cytoplan.schema import (
+    feature_columns,
+    infer_cp_features,
+    repeated_names,
+    require_columns,
+    require_numeric,
+)
 from cytoplan.stats.holistic import grouped_statistics
 
 if TYPE_CHECKING:
@@ -97,8 +103,7 @@ def resolve_features(
         names = feature_columns(schema, [features])
     else:
         names = feature_columns(schema, features, include_image=image_features)
-    if len(set(names)) != len(names):
-        repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated := repeated_names(names):
         msg = f"feature column(s) listed more than once: {repeated}"
         raise SchemaError(msg)
     require_numeric(schema, names)
@@ -112,8 +117,7 @@ def _as_list(names: str | Sequence[str], what: str) -> list[str]:
     listed = [names] if isinstance(names, str) else list(names)
     if not listed:
         reject(what, listed, "a non-empty list of column names")
-    if len(set(listed)) != len(listed):
-        repeated = sorted({name for name in listed if listed.count(name) > 1})
+    if repeated := repeated_names(listed):
         reject(what, listed, "a list of distinct column names", hint=f"{repeated} repeated")
     return listed
 

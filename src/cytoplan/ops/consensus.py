@@ -46,7 +46,7 @@ import polars as pl
 
 from cytoplan.ops._params import check_choice, check_integer, check_number, reject
 from cytoplan.ops.aggregate import FeatureSpec, aggregate, resolve_features
-from cytoplan.schema import require_columns
+from cytoplan.schema import repeated_names, require_columns
 from cytoplan.stats.holistic import missing_as_null
 
 if TYPE_CHECKING:
@@ -71,8 +71,7 @@ def _keys(replicate_columns: str | Sequence[str]) -> list[str]:
             "a non-empty list of column names",
             hint="name the columns that identify replicates",
         )
-    if len(set(keys)) != len(keys):
-        repeated = sorted({name for name in keys if keys.count(name) > 1})
+    if repeated := repeated_names(keys):
         reject(
             "replicate_columns",
             keys,

@@ -60,7 +60,7 @@ import polars as pl
 from cytoplan.exceptions import ColumnNotFoundError, SchemaError
 from cytoplan.ops._params import check_choice, reject
 from cytoplan.ops.aggregate import aggregate, restrict_fields_of_view
-from cytoplan.schema import require_columns
+from cytoplan.schema import repeated_names, require_columns
 from cytoplan.stats.holistic import missing_as_null
 
 if TYPE_CHECKING:
@@ -92,8 +92,7 @@ def _names(value: str | Sequence[str], what: str, *, allow_empty: bool = False) 
     listed = [value] if isinstance(value, str) else list(value)
     if not listed and not allow_empty:
         reject(what, listed, "a non-empty list of texts")
-    if len(set(listed)) != len(listed):
-        repeated = sorted({v for v in listed if listed.count(v) > 1})
+    if repeated := repeated_names(listed):
         reject(what, listed, "a list of distinct texts", hint=f"{repeated} repeated")
     return listed
 
