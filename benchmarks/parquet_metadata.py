@@ -10,9 +10,16 @@ fresh process, measures the resident memory added by ``scan_parquet(f).collect_s
 (cytoplan imported first, as the CLI does). Figures are printed and saved as JSON
 under ``benchmarks/results/``; nothing passes or fails.
 
+``--write-plate PATH --cases COLUMNSxROW_GROUPS --rows-per-group N`` writes one such
+file as a single-cell plate instead (``Metadata_Plate``, ``Metadata_Well``: one well per
+row group), for ``aggregate.py``'s ``cytoplan_median_fixed_reserve`` case, which shows
+what the footer does to a column-block budget that ignores it.
+
 Usage::
 
     python benchmarks/parquet_metadata.py --label s11 --cases 3020x116,3020x74,6000x100,6000x400
+    python benchmarks/parquet_metadata.py --write-plate wide/plate_sc.parquet --cases 6000x400 \
+        --rows-per-group 128
 """
 
 from __future__ import annotations
@@ -59,6 +66,31 @@ def write_plate(path: Path, columns: int, row_groups: int) -> int:
     return int(pq.ParquetFile(path).metadata.serialized_size)
 
 
+def write_wide_plate(path: Path, columns: int, row_groups: int, rows_per_group: int) -> int:
+    """A single-cell plate of random features, one well per row group; its footer size."""
+    names = [f"Cells_Intensity_MeanIntensity_Channel{i:05d}" for i in range(columns)]
+    rng = np.random.default_rng(0)
+    wells = [f"{row}{col:02d}" for row in "ABCDEFGHIJKLMNOP" for col in range(1, 25)]
+    schema = pa.schema(
+        [("Metadata_Plate", pa.string()), ("Metadata_Well", pa.string())]
+        + [(name, pa.float64()) for name in names]
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(
+        path, schema, compression="snappy", use_dictionary=False, write_statistics=False
+    ) as writer:
+        for group in range(row_groups):
+            plate, well = divmod(group, len(wells))
+            keys = {
+                "Metadata_Plate": [f"P{plate}"] * rows_per_group,
+                "Metadata_Well": [wells[well]] * rows_per_group,
+            }
+            values = rng.random((columns, rows_per_group))
+            table = pa.table({**keys, **dict(zip(names, values, strict=True))}, schema=schema)
+            writer.write_table(table, row_group_size=rows_per_group)
+    return int(pq.ParquetFile(path).metadata.serialized_size)
+
+
 def measure(columns: int, row_groups: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "plate.parquet"
@@ -86,7 +118,17 @@ def main() -> None:
         default="3020x116,3020x74,6000x100,6000x400",
         help="COLUMNSxROW_GROUPS, comma-separated",
     )
+    parser.add_argument("--write-plate", type=Path, help="write one case as a plate here")
+    parser.add_argument("--rows-per-group", type=int, default=128)
     args = parser.parse_args()
+    if args.write_plate:
+        columns, row_groups = (int(part) for part in args.cases.split(",")[0].split("x"))
+        footer = write_wide_plate(args.write_plate, columns, row_groups, args.rows_per_group)
+        print(
+            f"wrote {args.write_plate}: {row_groups * args.rows_per_group:,} rows x "
+            f"{columns} features in {row_groups} row groups, footer {footer / 1e6:.1f} MB"
+        )
+        return
     records = []
     for case in args.cases.split(","):
         columns, row_groups = (int(part) for part in case.split("x"))

@@ -8,7 +8,8 @@ block width is chosen from the memory limit.
 
 Examples
 --------
->>> column_blocks(["a", "b", "c", "d", "e"], n_rows=10_000_000, memory_limit="1GiB")
+>>> names = ["a", "b", "c", "d", "e"]
+>>> column_blocks(names, n_rows=10_000_000, memory_limit="1GiB", resident=100 * 2**20)
 [['a', 'b'], ['c', 'd'], ['e']]
 """
 
@@ -21,12 +22,50 @@ import polars as pl
 from cytoplan.config import settings
 from cytoplan.exceptions import StatisticsError
 
-__all__ = ["WORKING_COPIES", "blockwise", "column_blocks", "row_count"]
+__all__ = [
+    "WORKING_COPIES",
+    "blockwise",
+    "column_blocks",
+    "resident_bytes",
+    "row_count",
+    "working_memory",
+]
 
 #: Copies of a block alive at once while a holistic statistic runs (the values,
 #: a sorted copy, and Polars' group buffers), measured on Polars 2.1.
 WORKING_COPIES = 4
-_RESERVED_BYTES = 256 * 2**20  # interpreter, Polars runtime and the small results
+_RESERVED_BYTES = 256 * 2**20  # at least: interpreter, Polars runtime, small results
+_HEADROOM_BYTES = 32 * 2**20  # above what is resident: the small results, allocator slack
+
+
+def resident_bytes() -> int:
+    """Memory the process holds now (resident set size), in bytes."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def working_memory(memory_limit: int | str | None = None, *, resident: int | None = None) -> int:
+    """Bytes a step may add to the process while keeping its peak within ``memory_limit``.
+
+    What the process already holds is taken off the limit first: the interpreter and
+    Polars (about 0.1 GiB), Polars' parsed Parquet footers (about 550 bytes per row
+    group and column, 1.5 GiB for a JUMP-scale plate in small row groups) and any data
+    of the caller's. At least 256 MiB is set aside, and a step always gets a quarter of
+    the limit, so a limit the process has already used up slows a step down (narrower
+    blocks) rather than stopping it.
+
+    >>> working_memory("1GiB", resident=100 * 2**20) // 2**20  # 256 MiB set aside
+    768
+    >>> working_memory("2GiB", resident=1500 * 2**20) // 2**20  # footers take 1.5 GiB
+    516
+    >>> working_memory("1GiB", resident=3 * 2**30) // 2**20  # a quarter, whatever is held
+    256
+    """
+    limit = settings(memory_limit=memory_limit).memory_limit
+    held = resident_bytes() if resident is None else resident
+    reserved = max(_RESERVED_BYTES, held + _HEADROOM_BYTES)
+    return max(limit - reserved, limit // 4)
 
 
 def row_count(frame: pl.LazyFrame) -> int:
@@ -40,10 +79,14 @@ def column_blocks(
     memory_limit: int | str | None = None,
     *,
     bytes_per_value: int = 8,
+    resident: int | None = None,
 ) -> list[list[str]]:
-    """Split ``columns`` into blocks whose holistic statistics fit in ``memory_limit``."""
-    budget = settings(memory_limit=memory_limit).memory_limit
-    usable = max(budget - _RESERVED_BYTES, budget // 4)
+    """Split ``columns`` into blocks whose holistic statistics fit in ``memory_limit``.
+
+    The blocks share :func:`working_memory`: the limit less what the process holds
+    (``resident``, measured when None).
+    """
+    usable = working_memory(memory_limit, resident=resident)
     per_column = max(n_rows, 1) * bytes_per_value * WORKING_COPIES
     width = max(1, usable // per_column)
     return [list(columns[start : start + width]) for start in range(0, len(columns), width)]

@@ -47,6 +47,7 @@ import polars as pl
 
 from cytoplan.config import settings
 from cytoplan.exceptions import ParameterError, StatisticsError
+from cytoplan.stats.blocks import working_memory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -153,7 +154,6 @@ def fixed_batches(
 #: plan lines of a plain scan: slicing it reads only the rows asked for
 _PLAIN_SCAN = ("Parquet SCAN", "IPC SCAN", "PROJECT", "ESTIMATED ROWS", "DF [", "simple π")
 _PIECE_ALIGN = 8192
-_RESERVED = 256 * 2**20  # interpreter, Polars runtime, one batch in NumPy
 
 
 def _plain_scan_source(lf: pl.LazyFrame) -> str | None:
@@ -179,7 +179,7 @@ def _piece_rows(width: int, rows: int, memory_limit: int | str | None) -> int:
     groups: 6.35 s against 5.3–5.5 s for 4,096-row groups).
     """
     limit = settings(memory_limit=memory_limit).memory_limit
-    left = max(limit // 4, limit - _RESERVED - 2 * width * width * 8)
+    left = max(limit // 4, working_memory(memory_limit) - 2 * width * width * 8)
     piece = max(rows, left // 2 // max(1, width * 8))
     if piece >= _PIECE_ALIGN:
         piece = _PIECE_ALIGN * (piece // _PIECE_ALIGN)  # down: within the budget
