@@ -107,13 +107,22 @@ def _cytoplan(path: str, out: str, args: argparse.Namespace, method: str) -> dic
     normalizer = make_normalizer(method, memory_limit=args.memory_limit)
     normalizer.fit(lf, by=BY)
     t1 = time.perf_counter()
+    fit_peak = _own_peak_gib()
     normalizer.transform(lf).sink_parquet(out, row_group_size=args.row_group_size)
     t2 = time.perf_counter()
     return {
         "memory_limit": args.memory_limit,
         "row_group_size": args.row_group_size,
         "steps_s": {"fit": round(t1 - t0, 2), "transform_write": round(t2 - t1, 2)},
+        "fit_peak_rss_gib": fit_peak,
     }
+
+
+def _own_peak_gib() -> float:
+    """This process's peak resident set so far (the fit's, when called after it)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30, 3)
 
 
 def case_cytoplan_mad_robustize(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
