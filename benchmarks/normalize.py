@@ -15,6 +15,8 @@ Cases (all on the same file; statistics per ``Metadata_Plate`` on every cell):
 * ``cytoplan_mad_robustize`` ``MADRobustize().fit(lf, by=plate)`` (medians and MADs in
                             column blocks, ``--memory-limit``) + ``transform`` +
                             ``sink_parquet(row_group_size=--row-group-size)``;
+* ``cytoplan_cli_mad_robustize`` ``cytoplan normalize --method mad_robustize --by
+                            Metadata_Plate --memory-limit ...``, as a user runs it;
 * ``cytoplan_standardize``  the same with ``Standardize`` (one streaming aggregation);
 * ``polars_mad_robustize``  naive Polars: ``group_by(plate).agg(median)``, then
                             ``group_by(plate).agg((x - median).abs().median())`` on the
@@ -70,6 +72,7 @@ BY = "Metadata_Plate"
 ALL_CASES = [
     "floor",
     "cytoplan_mad_robustize",
+    "cytoplan_cli_mad_robustize",
     "cytoplan_standardize",
     "polars_mad_robustize",
     "duckdb_mad_robustize",
@@ -127,6 +130,21 @@ def _own_peak_gib() -> float:
 
 def case_cytoplan_mad_robustize(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
     return _cytoplan(path, out, args, "mad_robustize")
+
+
+def case_cytoplan_cli_mad_robustize(
+    path: str, out: str, args: argparse.Namespace
+) -> dict[str, object]:
+    """``cytoplan normalize`` as a user runs it (its own default row groups)."""
+    from cytoplan.cli import main as cli
+
+    t0 = time.perf_counter()
+    command = ["normalize", path, out, "--method", "mad_robustize", "--by", BY]
+    cli([*command, "--memory-limit", args.memory_limit, "--quiet"], standalone_mode=False)
+    return {
+        "memory_limit": args.memory_limit,
+        "steps_s": {"cli": round(time.perf_counter() - t0, 2)},
+    }
 
 
 def case_cytoplan_standardize(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:

@@ -4,7 +4,8 @@ Settings are read from keyword arguments first, then from the environment
 (``CYTOPLAN_MEMORY_LIMIT``, ``CYTOPLAN_THREADS``, ``CYTOPLAN_TEMP_DIR``), then
 from the defaults below. The default memory limit is 2 GiB: enough for every
 per-plate step at JUMP scale because holistic statistics work in column blocks
-sized from it (see docs/design.md).
+sized from it, less what the process already holds
+(:func:`cytoplan.stats.blocks.working_memory`; see docs/design.md).
 
 Examples
 --------

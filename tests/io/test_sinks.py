@@ -18,7 +18,7 @@ from polars.testing import assert_frame_equal
 
 from cytoplan import write_profiles
 from cytoplan.exceptions import CytoplanError, SchemaError
-from cytoplan.io.sinks import format_floats, infer_sink_format
+from cytoplan.io.sinks import format_floats, infer_sink_format, sink_row_group_size
 
 FRAME = pl.DataFrame(
     {
@@ -99,6 +99,30 @@ def test_streaming_lazyframe(tmp_path: Path) -> None:
     back = pl.read_csv(dest, schema_overrides={"Cells_X": pl.String})
     assert back.height == 200_000
     assert back["Cells_X"][1234] == "%.3f" % (1234 * 0.001)
+
+
+@pytest.mark.parametrize(
+    ("columns", "rows"), [(3010, 8192), (6000, 4096), (1000, 16_384), (20, 65_536), (10**6, 1024)]
+)
+def test_row_groups_hold_about_192_mib(columns: int, rows: int) -> None:
+    assert sink_row_group_size(columns) == rows
+
+
+def test_parquet_row_groups_follow_the_width_unless_given(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    frame = pl.DataFrame({f"Cells_{i}": pl.arange(0, 70_000, eager=True) * 0.5 for i in range(20)})
+    default = write_profiles(frame.lazy(), tmp_path / "default.parquet")
+    given_size = write_profiles(frame, tmp_path / "given.parquet", row_group_size=30_000)
+    groups = pq.ParquetFile(default).metadata
+    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [65_536, 4_464]
+    groups = pq.ParquetFile(given_size).metadata
+    assert [groups.row_group(i).num_rows for i in range(groups.num_row_groups)] == [
+        30_000,
+        30_000,
+        10_000,
+    ]
+    assert_frame_equal(pl.read_parquet(default), frame)
 
 
 def test_deterministic_across_thread_counts(tmp_path: Path) -> None:
