@@ -12,6 +12,7 @@ Cases (all on the same file, per-well = ``Metadata_Plate`` x ``Metadata_Well``):
 * ``cytoplan_median``  ``cytoplan.ops.aggregate.aggregate(method="median", memory_limit=...)``;
 * ``cytoplan_median_fixed_reserve`` the same with the block budget of before 2026-11-24
                        (the limit less a fixed 256 MiB, whatever the process holds);
+* ``cytoplan_cli_median`` ``cytoplan aggregate INPUT OUTPUT --memory-limit ...`` (the CLI);
 * ``cytoplan_mean``    ``aggregate(method="mean", memory_limit=...)`` (the same column blocks);
 * ``polars_median``    naive ``group_by(strata).agg(features.median())`` (streaming engine);
 * ``duckdb_median``    ``SELECT strata, median(f1), ... GROUP BY strata`` (DuckDB, with its
@@ -61,6 +62,7 @@ ALL_CASES = [
     "floor",
     "cytoplan_median",
     "cytoplan_median_fixed_reserve",
+    "cytoplan_cli_median",
     "cytoplan_mean",
     "polars_median",
     "duckdb_median",
@@ -98,6 +100,15 @@ def case_cytoplan_median_fixed_reserve(
 
     blocks.resident_bytes = lambda: 0  # the budget's floor: 256 MiB set aside
     return case_cytoplan_median(path, out, args)
+
+
+def case_cytoplan_cli_median(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
+    """``cytoplan aggregate INPUT OUTPUT --memory-limit ...``, as a user runs it."""
+    from cytoplan.cli import main as cli
+
+    command = ["aggregate", path, out, "--memory-limit", args.memory_limit, "--quiet"]
+    cli(command, standalone_mode=False)
+    return {"memory_limit": args.memory_limit}
 
 
 def case_cytoplan_mean(path: str, out: str, args: argparse.Namespace) -> dict[str, object]:
@@ -162,7 +173,13 @@ def case_pycytominer_median(path: str, out: str, args: argparse.Namespace) -> di
 
 
 CASES = {name: globals()[f"case_{name}"] for name in ALL_CASES}
-BOUNDED = {"floor", "cytoplan_median", "cytoplan_median_fixed_reserve", "cytoplan_mean"}
+BOUNDED = {
+    "floor",
+    "cytoplan_median",
+    "cytoplan_median_fixed_reserve",
+    "cytoplan_cli_median",
+    "cytoplan_mean",
+}
 
 
 # --------------------------------------------------------------------------- driver

@@ -78,3 +78,20 @@ def test_infer_format() -> None:
     assert infer_format("s3://bucket/plate.parquet") == "parquet"
     assert infer_format("plate.csv.gz") == "csv"
     assert infer_format("s3://bucket/batch/") == "parquet"
+
+
+def test_text_metadata_leaves_a_plain_scan(tmp_path: Path) -> None:
+    """No cast in the plan when every Metadata_* column is text already: the median per
+    well then takes the block path for plain Parquet scans (positional group ids)."""
+    from cytoplan.stats.holistic import _reads_in_file_order
+
+    path = tmp_path / "cells.parquet"
+    pl.DataFrame({"Metadata_Well": ["A01", "A02"], "Cells_x": [1.0, 2.0]}).write_parquet(path)
+    lf = scan_profiles(path)
+    assert "WITH_COLUMNS" not in lf.explain()
+    assert _reads_in_file_order(lf, ["Metadata_Well", "Cells_x"])
+    mixed = tmp_path / "mixed.parquet"
+    pl.DataFrame({"Metadata_Site": [1, 2], "Metadata_Well": ["A01", "A02"]}).write_parquet(mixed)
+    scanned = scan_profiles(mixed)
+    assert scanned.collect_schema()["Metadata_Site"] == pl.String
+    assert scanned.collect()["Metadata_Site"].to_list() == ["1", "2"]

@@ -171,6 +171,7 @@ def scan_profiles(
     """
     if isinstance(source, Sequence) and not isinstance(source, str):
         sources = [str(item) for item in source]
+        remote_scan = any(_is_remote(item) for item in sources)
         remote.check_sources([s for s in sources if _is_remote(s)], storage_options)
         for item in sources:
             if not _is_remote(item):
@@ -178,8 +179,9 @@ def scan_profiles(
         options = _options(sources[0], storage_options) if sources else None
         frame = pl.scan_parquet(sources, storage_options=options)
     else:
+        remote_scan = _is_remote(source)
         if (
-            _is_remote(source)
+            remote_scan
             and format is None
             and not _stem_suffix(source)
             and remote.is_folder(str(source), storage_options)
@@ -196,7 +198,36 @@ def scan_profiles(
             )
         else:
             frame = _scan_text(source, separator, storage_options)
-    return frame.with_columns(cs.starts_with(METADATA_PREFIX).cast(pl.String))
+    if remote_scan:
+        # a remote scan stays lazy: reading its schema here would fetch its footer now
+        return frame.with_columns(cs.starts_with(METADATA_PREFIX).cast(pl.String))
+    return metadata_as_text(frame)
+
+
+def metadata_as_text(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """``Metadata_*`` columns as strings, leaving a plan with none to cast untouched.
+
+    Reads the frame's schema (for a local Parquet file, its footer). A plain Parquet
+    scan stays a plain scan (the column-block statistics read such a
+    scan block by block with positional group ids: 4.3 s against 4.9 s for the median
+    of 300,672 cells x 3,010 features through a plan with a no-op cast).
+
+    >>> lf = pl.LazyFrame({"Metadata_Site": [1], "Metadata_Well": ["A01"], "Cells_x": [0.5]})
+    >>> metadata_as_text(lf).collect_schema()["Metadata_Site"]
+    String
+    >>> plain = pl.LazyFrame({"Metadata_Well": ["A01"]})
+    >>> metadata_as_text(plain) is plain
+    True
+    """
+    schema = frame.collect_schema()
+    to_cast = [
+        name
+        for name, dtype in schema.items()
+        if name.startswith(METADATA_PREFIX) and dtype != pl.String
+    ]
+    if not to_cast:
+        return frame
+    return frame.with_columns(pl.col(to_cast).cast(pl.String))
 
 
 def read_text_table(
