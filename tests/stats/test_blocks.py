@@ -99,3 +99,30 @@ def test_correlation_slices_shrink_as_the_process_holds_more(
     assert heavy == ((1024 - 582) * MiB - 2 * 3000 * 3000 * 8) // 2 // 24_000 == 6655
     lf = pl.LazyFrame({"a": np.arange(10.0), "b": np.arange(10.0) ** 2})
     assert correlation.pearson(lf, ["a", "b"])[0, 1] == pytest.approx(0.9627, abs=1e-4)
+
+
+def test_slices_make_room_once_pairwise_sums_replace_the_gram_matrix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch with a missing value switches Pearson to four d x d pairwise sums: the
+    slices read after it are sized for those, not for the one Gram matrix."""
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(5000, 3))
+    values[2600, 1] = np.nan
+    frame = pl.DataFrame(values, schema=["a", "b", "c"], orient="row")
+    held: list[int] = []
+    original = correlation._piece_rows
+
+    def spy(width: int, rows: int, limit: object, matrices: int = 2, working: object = None) -> int:
+        held.append(matrices)
+        return original(width, rows, limit, matrices, working)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(correlation, "_piece_rows", spy)
+    # a quarter of 64 KiB, halved: 341 rows of 24 bytes a slice
+    got = correlation.pearson(frame.lazy(), ["a", "b", "c"], memory_limit="64KiB", batch_rows=256)
+    switch = held.index(5)
+    assert held[:switch] == [2] * switch and set(held[switch:]) == {5}
+    # the 256-row batch holding row 2,600 ends at row 2,815, in the ninth slice
+    assert switch == (2815 // 341) + 1
+    expected = frame.to_pandas().corr().to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)

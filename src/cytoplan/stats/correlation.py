@@ -39,7 +39,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -112,6 +112,7 @@ def fixed_batches(
     select: Sequence[pl.Expr] | None = None,
     memory_limit: int | str | None = None,
     width: int | None = None,
+    matrices: Callable[[], int] | None = None,
 ) -> Iterator[pl.DataFrame]:
     """The rows of ``lf`` matching ``where``, projected on ``select``, ``rows`` at a time.
 
@@ -130,7 +131,15 @@ def fixed_batches(
     """
     pending: list[pl.DataFrame] = []
     held = 0
-    chunks = _chunks(lf, rows, where=where, select=select, memory_limit=memory_limit, width=width)
+    chunks = _chunks(
+        lf,
+        rows,
+        where=where,
+        select=select,
+        memory_limit=memory_limit,
+        width=width,
+        matrices=matrices,
+    )
     # references are dropped explicitly: a slice of a chunk keeps the whole chunk alive,
     # and the next chunk must not be read while the previous one is still held
     while (chunk := next(chunks, None)) is not None:
@@ -168,10 +177,17 @@ def _plain_scan_source(lf: pl.LazyFrame) -> str | None:
     return "memory" if any(line.startswith("DF [") for line in lines) else "file"
 
 
-def _piece_rows(width: int, rows: int, memory_limit: int | str | None) -> int:
+def _piece_rows(
+    width: int,
+    rows: int,
+    memory_limit: int | str | None,
+    matrices: int = 2,
+    working: int | None = None,
+) -> int:
     """Rows per slice: a slice and its decoding buffers take about half the budget left
-    after the ``d × d`` accumulators; a multiple of 8,192 rows (whole row groups of the
-    files cytoplan writes), rounded down so the slice stays within its share.
+    after ``matrices`` ``d × d`` float64 arrays (the accumulators); a multiple of 8,192
+    rows (whole row groups of the files cytoplan writes), rounded down so the slice
+    stays within its share.
 
     Rounding to the nearest multiple took 49,920 × 3,000 Pearson at a 1 GiB limit to
     16,384-row slices and a 0.78–1.0 GiB peak; rounded down, 0.50–0.52 GiB. A file
@@ -179,7 +195,9 @@ def _piece_rows(width: int, rows: int, memory_limit: int | str | None) -> int:
     groups: 6.35 s against 5.3–5.5 s for 4,096-row groups).
     """
     limit = settings(memory_limit=memory_limit).memory_limit
-    left = max(limit // 4, working_memory(memory_limit) - 2 * width * width * 8)
+    if working is None:
+        working = working_memory(memory_limit)
+    left = max(limit // 4, working - matrices * width * width * 8)
     piece = max(rows, left // 2 // max(1, width * 8))
     if piece >= _PIECE_ALIGN:
         piece = _PIECE_ALIGN * (piece // _PIECE_ALIGN)  # down: within the budget
@@ -194,6 +212,7 @@ def _chunks(
     select: Sequence[pl.Expr] | None,
     memory_limit: int | str | None,
     width: int | None = None,
+    matrices: Callable[[], int] | None = None,
 ) -> Iterator[pl.DataFrame]:
     def project(frame: pl.LazyFrame) -> pl.LazyFrame:
         frame = frame if where is None else frame.filter(where)
@@ -203,24 +222,30 @@ def _chunks(
     if source is not None:
         if width is None:
             width = len((lf if select is None else lf.select(select)).collect_schema())
-        piece = _piece_rows(width, rows, memory_limit)
+        columns = width
+        # measured once: later, the process holds the slices read so far (for reuse)
+        working = working_memory(memory_limit)
+
+        def piece() -> int:  # the consumer's matrices can grow (pairwise sums)
+            held = matrices() if matrices else 2
+            return _piece_rows(columns, rows, memory_limit, held, working)
+
         # rows already in memory are only projected: the in-memory engine does that
         # with less fixed cost than the streaming one (6 against 9 ms at 6,000 columns)
         engine: EngineType = "in-memory" if source == "memory" else "streaming"
-        if where is not None:
-            n_rows = int(lf.select(pl.len()).collect().item())
-            for offset in range(0, n_rows, piece):
-                yield project(lf.slice(offset, piece)).collect(engine=engine)
-            return
+        n_rows = int(lf.select(pl.len()).collect().item()) if where is not None else None
         offset = 0
-        while True:  # unfiltered: a short slice is the last one (no count query)
-            chunk = project(lf.slice(offset, piece)).collect(engine=engine)
-            last = chunk.height < piece
+        while n_rows is None or offset < n_rows:
+            length = piece()
+            chunk = project(lf.slice(offset, length)).collect(engine=engine)
+            # unfiltered: a short slice is the last one (no count query)
+            last = n_rows is None and chunk.height < length
             yield chunk
             del chunk
             if last:
                 return
-            offset += piece
+            offset += length
+        return
     yield from project(lf).collect_batches(chunk_size=rows, maintain_order=True, engine="streaming")
 
 
@@ -415,47 +440,54 @@ class _Accumulator:
             self._switch_to_pairwise(values.shape[1])
         self._add_pairwise(values, finite)
 
+    def matrices(self) -> int:
+        """``d × d`` float64 arrays held while a batch is added, plus one of headroom:
+        the shifted Gram matrix, or the four pairwise-complete sums."""
+        return 2 if self.pairwise is None else 5
+
     def _switch_to_pairwise(self, d: int) -> None:
         import numpy as np
 
         assert self.shift is not None
         if self.gram is None:
-            zeros = np.zeros((d, d))
             self.pairwise = PairwiseCrossProducts(
-                self.shift, zeros.copy(), zeros.copy(), zeros.copy(), zeros
+                self.shift, *(np.zeros((d, d), order="F") for _ in range(4))
             )
             return
         assert self.total is not None
-        gram = _symmetric(self.gram)
+        gram = self.gram  # upper triangle, as the pairwise count and sum_xy are kept
         self.pairwise = PairwiseCrossProducts(
             shift=self.shift,
-            count=np.full((d, d), float(self.n)),
-            sum_x=np.repeat(self.total[:, None], d, axis=1),
-            sum_xx=np.repeat(np.diag(gram)[:, None], d, axis=1),
+            count=np.full((d, d), float(self.n), order="F"),
+            sum_x=np.asfortranarray(np.repeat(self.total[:, None], d, axis=1)),
+            sum_xx=np.asfortranarray(np.repeat(np.diag(gram)[:, None], d, axis=1)),
             sum_xy=gram,
         )
         self.gram = self.total = None
 
     def _add_pairwise(self, values: NDArray[np.float64], finite: NDArray[np.bool_]) -> None:
+        """Add a batch to the pairwise sums in place (BLAS with ``beta=1``): no ``d × d``
+        temporary. ``count`` and ``sum_xy`` are symmetric and kept as upper triangles."""
         import numpy as np
+        from scipy.linalg.blas import dgemm
 
         pw = self.pairwise
         assert pw is not None
-        d = values.shape[1]
         mask = np.asfortranarray(finite, dtype=np.float64)
-        zeroed = np.where(finite, values, 0.0)
-        pw.count += _symmetric(_syrk_into(None, mask))
-        moments = np.asfortranarray(np.hstack([zeroed, zeroed * zeroed]))
-        both = moments.T @ mask
-        pw.sum_x += both[:d]
-        pw.sum_xx += both[d:]
-        pw.sum_xy += _symmetric(_syrk_into(None, zeroed))
+        zeroed = np.asfortranarray(np.where(finite, values, 0.0))
+        pw.count = _syrk_into(pw.count, mask)
+        pw.sum_xy = _syrk_into(pw.sum_xy, zeroed)
+        pw.sum_x = dgemm(1.0, zeroed, mask, beta=1.0, c=pw.sum_x, trans_a=1, overwrite_c=1)
+        zeroed *= zeroed
+        pw.sum_xx = dgemm(1.0, zeroed, mask, beta=1.0, c=pw.sum_xx, trans_a=1, overwrite_c=1)
 
     def correlation(self, d: int) -> NDArray[np.float64]:
         import numpy as np
 
         if self.pairwise is not None:
-            return self.pairwise.correlation()
+            pw = self.pairwise
+            pw.count, pw.sum_xy = _symmetric(pw.count), _symmetric(pw.sum_xy)
+            return pw.correlation()
         if self.gram is None or self.n == 0:
             return np.full((d, d), np.nan)
         from scipy.linalg.blas import dsyr
@@ -510,7 +542,13 @@ def _stream(
     select = _float_columns(columns)
     acc = _Accumulator()
     batches = fixed_batches(
-        lf, rows, where=where, select=select, memory_limit=memory_limit, width=len(columns)
+        lf,
+        rows,
+        where=where,
+        select=select,
+        memory_limit=memory_limit,
+        width=len(columns),
+        matrices=acc.matrices,
     )
     for batch in batches:
         acc.add(_as_array(batch))
