@@ -470,3 +470,39 @@ def test_method_instance_and_fit_transform(wells: pl.DataFrame) -> None:
     direct = MADRobustize(epsilon=0.5).fit_transform(wells.lazy(), reference=NEGCON).collect()
     assert via_function.equals(direct)
     assert repr(instance) == "MADRobustize(epsilon=0.5)"
+
+
+def test_inverse_normal_streams_batches_and_keeps_nulls_and_nans(tmp_path: Path) -> None:
+    """Several plates, many small row groups (one Python call per batch of rows, all
+    features at once), nulls and NaN: scikit-learn's values per plate, bit for bit."""
+    from sklearn.preprocessing import QuantileTransformer
+
+    rng = np.random.default_rng(7)
+    n = 600
+    x = rng.normal(size=n)
+    x[[5, 17, 400]] = np.nan
+    frame = pl.DataFrame(
+        {
+            "Metadata_Plate": ["P1"] * 250 + ["P2"] * 350,
+            "Cells_x": x,
+            "Cells_y": rng.integers(0, 50, size=n),
+            "Nuclei_z": pl.Series(rng.gamma(2.0, size=n)).scatter([3, 300, 599], None),
+        }
+    )
+    path = tmp_path / "cells.parquet"
+    frame.write_parquet(path, row_group_size=64)
+    normalizer = InverseNormal(n_quantiles=100).fit(pl.scan_parquet(path), by="Metadata_Plate")
+    got = normalizer.transform(pl.scan_parquet(path)).collect(engine="streaming")
+    assert got.columns == frame.columns
+    for plate in ("P1", "P2"):
+        part = frame.filter(pl.col("Metadata_Plate") == plate)
+        mine = got.filter(pl.col("Metadata_Plate") == plate)
+        for name in ("Cells_x", "Cells_y", "Nuclei_z"):
+            values = part[name].cast(pl.Float64).to_numpy().reshape(-1, 1)
+            finite = int(np.isfinite(values).sum())
+            qt = QuantileTransformer(n_quantiles=min(100, finite), output_distribution="normal")
+            expected = qt.fit(values).transform(values).ravel()
+            np.testing.assert_array_equal(mine[name].to_numpy(), expected, err_msg=name)
+            assert mine[name].null_count() == part[name].null_count()
+    assert got["Cells_x"].is_nan().sum() == 3 and got["Cells_x"].null_count() == 0
+    assert got["Nuclei_z"].null_count() == 3 and got["Nuclei_z"][[3, 300, 599]].is_null().all()
