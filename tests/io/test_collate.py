@@ -34,6 +34,21 @@ def test_sqlite_and_parquet_equal_the_csv_scan(tmp_path):
     assert report.tables["Cells"] == cells
 
 
+def test_parquet_row_groups_are_sized_from_the_width(tmp_path, monkeypatch):
+    """As every cytoplan Parquet output, not Polars' default (one huge row group)."""
+    import pyarrow.parquet as pq
+
+    from cytoplan.io import collate
+
+    widths = []
+    monkeypatch.setattr(collate, "sink_row_group_size", lambda n: widths.append(n) or 5)
+    collate_csv_folders(CSV, parquet=tmp_path / "p.parquet")
+    metadata = pq.ParquetFile(tmp_path / "p.parquet").metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert widths == [metadata.num_columns]
+    assert sizes[:-1] == [5] * (len(sizes) - 1) and 0 < sizes[-1] <= 5 and len(sizes) > 1
+
+
 def test_same_columns_as_cytominer_database(tmp_path):
     collate_csv_folders(CSV, sqlite=tmp_path / "p.sqlite")
     for table in ("Image", "Cells", "Cytoplasm", "Nuclei"):

@@ -45,6 +45,7 @@ from cytoplan.io._atomic import atomic_path
 from cytoplan.io._sqlite_catalog import quote
 from cytoplan.io.cellprofiler import LinkSpec
 from cytoplan.io.csv_folder import find_site_folders, scan_cellprofiler_csv, table_number
+from cytoplan.io.sinks import sink_row_group_size
 
 __all__ = [
     "CollateReport",
@@ -230,8 +231,9 @@ def collate_csv_folders(
             else LinkSpec()
         )
         lf = scan_cellprofiler_csv(root, link=spec)
+        rows_per_group = sink_row_group_size(len(lf.collect_schema()))
         with atomic_path(parquet) as tmp:
-            lf.sink_parquet(tmp)
+            lf.sink_parquet(tmp, row_group_size=rows_per_group)
         report.parquet = Path(parquet)
         report.parquet_rows = pl.scan_parquet(parquet).select(pl.len()).collect().item()
     return report

@@ -11,7 +11,8 @@
 * **Bounded row groups**: Parquet row groups hold about 192 MiB of values
   (:func:`sink_row_group_size`: 8,192 rows at 3,000 features). Polars' own default
   made a 300,672 × 3,010 single-cell write peak at 4.0–5.0 GiB; 8,192-row groups
-  1.7–1.8 GiB (4,096 rows: 1.9 GiB, 16,384: 1.95 GiB).
+  1.7–1.8 GiB (4,096 rows: 1.9 GiB, 16,384: 1.95 GiB). ``collate``'s Parquet output
+  uses the same size.
 * ``float_format`` (CSV/TSV) is a printf-style format such as pycytominer's
   ``"%.5g"``; the text equals Python's ``"%.5g" % x`` for every value. The
   common forms (``%.Ng``, ``%.Ne``, ``%.Nf`` and their capitals) are computed
