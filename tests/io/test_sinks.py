@@ -102,7 +102,7 @@ def test_streaming_lazyframe(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("columns", "rows"), [(3010, 8192), (6000, 4096), (1000, 16_384), (20, 65_536), (10**6, 1024)]
+    ("columns", "rows"), [(3010, 8192), (6000, 4096), (1000, 24_576), (20, 65_536), (10**6, 1024)]
 )
 def test_row_groups_hold_about_192_mib(columns: int, rows: int) -> None:
     assert sink_row_group_size(columns) == rows

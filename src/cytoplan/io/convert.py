@@ -47,6 +47,7 @@ from cytoplan.exceptions import SourceError
 from cytoplan.io._atomic import atomic_path, is_remote
 from cytoplan.io._sqlite_catalog import SQLITE_HEADER
 from cytoplan.io.cellprofiler import LinkSpec
+from cytoplan.io.sinks import sink_row_group_size
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -174,8 +175,7 @@ def default_row_group_size(n_columns: int) -> int:
     >>> default_row_group_size(3000), default_row_group_size(110)
     (4096, 65536)
     """
-    rows = _ROW_GROUP_BYTES // (8 * max(1, n_columns))
-    return int(min(65_536, max(1_024, rows // 1_024 * 1_024)))
+    return sink_row_group_size(n_columns, _ROW_GROUP_BYTES)
 
 
 def _progress(total: int | None, label: str, *, enabled: bool | None) -> Any:

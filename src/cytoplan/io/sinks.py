@@ -66,16 +66,15 @@ _MAX_EXACT = float(2**53)
 _SINK_ROW_GROUP_BYTES = 192 << 20
 
 
-def sink_row_group_size(n_columns: int) -> int:
-    """Rows per Parquet row group when writing: ~192 MiB of float64 values, a power of
-    two between 1,024 and 65,536 rows.
+def sink_row_group_size(n_columns: int, target_bytes: int = _SINK_ROW_GROUP_BYTES) -> int:
+    """Rows per Parquet row group holding about ``target_bytes`` of float64 values (a
+    multiple of 1,024 between 1,024 and 65,536): 192 MiB when writing profiles.
 
     >>> sink_row_group_size(3010), sink_row_group_size(6000), sink_row_group_size(20)
     (8192, 4096, 65536)
     """
-    rows = _SINK_ROW_GROUP_BYTES // (8 * max(1, n_columns))
-    rows = min(65_536, max(1_024, rows))
-    return 1 << (rows.bit_length() - 1)
+    rows = target_bytes // (8 * max(1, n_columns))
+    return int(min(65_536, max(1_024, rows // 1_024 * 1_024)))
 
 
 # ----------------------------------------------------------------------------- float format
