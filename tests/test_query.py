@@ -77,3 +77,44 @@ def test_unsupported_syntax_is_refused_with_the_offending_part(query: str, messa
 def test_non_string_samples_are_refused() -> None:
     with pytest.raises(QueryError, match="samples must be"):
         as_predicate(3)  # type: ignore[arg-type]
+
+
+#: Metadata as cytoplan reads it (text) beside what pandas reads from the same CSV
+TEXT = pl.DataFrame(
+    {
+        "Metadata_Plate": ["BR1", "BR2", None, "BR1"],
+        "Metadata_Object_Count": ["0", "16", "17", None],
+        "Metadata_flag": ["True", "False", None, "True"],
+    }
+)
+AS_PANDAS_READS = TEXT.with_columns(
+    pl.col("Metadata_Object_Count").cast(pl.Float64),
+    pl.col("Metadata_flag").replace_strict({"True": True, "False": False}, default=None),
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Metadata_Object_Count in [0]",
+        "Metadata_Object_Count in [16, 17.0]",
+        "Metadata_Object_Count not in [16]",
+        "Metadata_Plate != 0",
+        "Metadata_Plate == 0",
+        "Metadata_flag == True",
+        "Metadata_flag != True",
+        "Metadata_flag == False",
+        "Metadata_Plate in ['BR1', None]",
+        "Metadata_Plate not in ['BR1', None]",
+        "Metadata_Plate in []",
+    ],
+)
+def test_text_metadata_selects_what_pandas_selects_on_its_own_reading(query: str) -> None:
+    expected = AS_PANDAS_READS.with_row_index().to_pandas().query(query)["index"].tolist()
+    got = TEXT.with_row_index().filter(as_predicate(query))["index"].to_list()
+    assert got == expected
+
+
+def test_ordering_text_against_a_number_fails_when_read() -> None:
+    with pytest.raises(pl.exceptions.InvalidOperationError, match="conversion from `str`"):
+        TEXT.filter(as_predicate("Metadata_Plate > 3"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -24,10 +23,9 @@ def test_readme_example_runs_and_writes_level_5(
     assert blocks, "the README has a Python example"
     code = blocks[0].replace('"data_fixtures/', f'"{ROOT}/data_fixtures/')
     monkeypatch.chdir(tmp_path)
-    os.makedirs("out")
     namespace: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), namespace)
-    consensus = pl.read_parquet(tmp_path / "out" / "consensus.parquet")
+    consensus = pl.read_parquet(tmp_path / "consensus.parquet")
     platemaps = ROOT / "data_fixtures/cpg0000-synthetic/workspace/metadata/platemaps"
     platemap = pl.read_csv(platemaps / "2024_01_01_Batch1/platemap/platemap_1.txt", separator="\t")
     assert consensus["Metadata_broad_sample"].to_list() == sorted(platemap["broad_sample"].unique())

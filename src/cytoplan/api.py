@@ -16,6 +16,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ def scan(source: Source, *, storage_options: StorageOptions | None = None) -> pl
         return source
     if isinstance(source, pl.DataFrame):
         return source.lazy()
+    _require_path(source)
     text = str(source)
     if text.lower().endswith(_SQLITE_SUFFIXES):
         from cytoplan.io.sqlite import scan_cellprofiler_sqlite
@@ -77,6 +79,22 @@ def scan(source: Source, *, storage_options: StorageOptions | None = None) -> pl
     from cytoplan.io.profiles import scan_profiles
 
     return scan_profiles(source, storage_options=storage_options)
+
+
+def _require_path(source: object) -> None:
+    """A table that is neither a Polars frame nor a path is refused with what to do
+    (a pandas frame would otherwise be taken for a file name)."""
+    items = source if isinstance(source, list | tuple) else [source]
+    if items and all(isinstance(item, str | os.PathLike) for item in items):
+        return
+    kind = f"{type(source).__module__.split('.')[0]}.{type(source).__name__}"
+    msg = f"expected a polars DataFrame or LazyFrame, or a path or URL; got a {kind}"
+    if kind.startswith("pandas."):
+        msg += (
+            ": pass polars.from_pandas(frame), or use cytoplan.compat.pycytominer, "
+            "which takes and returns pandas frames"
+        )
+    raise TypeError(msg)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ __all__ = [
     "SchemaError",
     "SourceError",
     "StatisticsError",
+    "first_paragraph",
+    "is_bad_value",
 ]
 
 
@@ -79,3 +81,26 @@ class RecipeError(CytoplanError):
 
 class ParameterError(CytoplanError, ValueError):
     """An argument is out of its allowed range or of the wrong kind."""
+
+
+#: How Polars words a value it cannot convert: a CSV field that is not a number, a
+#: text value cast to a number
+_BAD_VALUE = ("could not parse", "conversion from `str`")
+
+
+def is_bad_value(error: Exception) -> bool:
+    """Whether a Polars error is about a value of the input, not about the program.
+
+    >>> is_bad_value(ValueError("could not parse `#DIV/0!` as dtype `f64` at column 'Cells_a'"))
+    True
+    """
+    return str(error).lstrip().startswith(_BAD_VALUE)
+
+
+def first_paragraph(text: str) -> str:
+    """An error message up to its first blank line (Polars appends long advice).
+
+    >>> first_paragraph("could not parse `x` as dtype `f64`\\n\\nYou might want to try: ...")
+    'could not parse `x` as dtype `f64`'
+    """
+    return text.strip().split("\n\n", 1)[0].strip()

@@ -11,7 +11,10 @@ module accepts exactly that part, translated once into a Polars expression:
 * string, number, ``True``/``False`` and ``None`` literals (``== None`` is ``is_null``).
 
 A column compared with a number is read as a number (``Metadata_*`` columns are
-text in cytoplan, so ``Metadata_Object_Count >= 10`` works on them too).
+text in cytoplan, so ``Metadata_Object_Count >= 10`` works on them too); text that
+is not a number equals no number (``Metadata_Plate != 0`` keeps every plate), and
+ordering it against one (``Metadata_Well > 3``) is an error, as in pandas. ``True``
+and ``False`` match boolean columns and their text spellings (``"True"``, ``"false"``).
 Missing values compare as pandas compares them: unequal to everything, so a row
 with a missing value is kept by ``!=`` and ``not in`` and dropped by every other
 comparison.
@@ -31,6 +34,8 @@ Examples
 >>> text = pl.DataFrame({"Metadata_Object_Count": ["16", "3"]})
 >>> text.filter(as_predicate("Metadata_Object_Count >= 10")).height
 1
+>>> text.filter(as_predicate("Metadata_Object_Count in [3, 4]"))["Metadata_Object_Count"].to_list()
+['3']
 >>> as_predicate("all") is None
 True
 """
@@ -102,15 +107,54 @@ def _boolean_spelling(source: str) -> str:
     return tokenize.untokenize(tokens).strip()
 
 
-def _numeric_side(side: Any, other: Any) -> Any:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _numeric_side(side: Any, other: Any, *, strict: bool) -> Any:
     """A column compared with a number is read as a number.
 
     cytoplan keeps ``Metadata_*`` columns as text, so ``Metadata_Object_Count >= 10``
-    would otherwise compare text with a number; non-numeric text is an error.
+    would otherwise compare text with a number. For ``==``/``!=`` text that is not a
+    number is unequal to every number (``strict=False``: it is read as missing); for
+    an ordering it is an error, raised when the rows are read.
     """
-    if isinstance(side, pl.Expr) and isinstance(other, int | float) and not isinstance(other, bool):
-        return side.cast(pl.Float64)
+    if isinstance(side, pl.Expr) and _is_number(other):
+        return side.cast(pl.Float64, strict=strict)
     return side
+
+
+def _boolean_side(side: Any, other: Any) -> Any:
+    """A column compared with ``True``/``False`` is read as the lowercase text of its
+    values: a boolean column and a text column of ``"True"``/``"False"`` both match."""
+    if isinstance(side, pl.Expr) and isinstance(other, bool):
+        return side.cast(pl.String).str.to_lowercase()
+    if isinstance(side, bool) and isinstance(other, pl.Expr):
+        return str(side).lower()
+    return side
+
+
+def _membership(column: pl.Expr, values: list[Any]) -> pl.Expr:
+    """``column in values`` with pandas' semantics for mixed literals: strings match
+    the column's text, numbers its numeric reading, ``None`` its missing values."""
+    numbers = [float(v) for v in values if _is_number(v)]
+    texts = [v for v in values if isinstance(v, str)]
+    flags = [str(v).lower() for v in values if isinstance(v, bool)]
+    parts: list[pl.Expr] = []
+    if texts:
+        parts.append(column.cast(pl.String).is_in(texts))
+    if numbers:
+        parts.append(column.cast(pl.Float64, strict=False).is_in(numbers))
+    if flags:
+        parts.append(column.cast(pl.String).str.to_lowercase().is_in(flags))
+    if any(v is None for v in values):
+        parts.append(column.is_null())
+    if not parts:  # an empty list
+        return pl.lit(value=False)
+    member = parts[0]
+    for part in parts[1:]:
+        member = member.fill_null(value=False) | part.fill_null(value=False)
+    return member.fill_null(value=False)
 
 
 class _Translator:
@@ -200,7 +244,7 @@ class _Translator:
         if isinstance(op, ast.In | ast.NotIn):
             if not isinstance(left, pl.Expr) or not isinstance(right, list):
                 raise self._refuse(node)
-            member = left.is_in(right).fill_null(value=False)
+            member = _membership(left, right)
             return ~member if isinstance(op, ast.NotIn) else member
         method = _COMPARE.get(type(op))
         if method is None:
@@ -210,7 +254,11 @@ class _Translator:
             if method not in ("eq", "ne") or not isinstance(other, pl.Expr):
                 raise self._refuse(node)
             return other.is_null() if method == "eq" else other.is_not_null()
-        left, right = _numeric_side(left, right), _numeric_side(right, left)
+        strict = method not in ("eq", "ne")
+        if method in ("eq", "ne"):
+            left, right = _boolean_side(left, right), _boolean_side(right, left)
+        left = _numeric_side(left, right, strict=strict)
+        right = _numeric_side(right, left, strict=strict)
         left_expr = left if isinstance(left, pl.Expr) else pl.lit(left)
         result: pl.Expr = getattr(left_expr, method)(right)
         # pandas compares missing values as unequal to everything: never null

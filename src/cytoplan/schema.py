@@ -5,7 +5,10 @@ A profile table has three kinds of columns:
 * **metadata** — names starting with ``Metadata_`` (always strings in cytoplan);
 * **features** — numeric measurements, by default those whose name starts with a
   compartment prefix (``Cells_``, ``Cytoplasm_``, ``Nuclei_``; optionally
-  ``Image_``), or any explicit list (e.g. DeepProfiler ``efficientnet_*``);
+  ``Image_``), or any explicit list (e.g. DeepProfiler ``efficientnet_*``). The
+  operations refuse a compartment column that is not numeric
+  (:func:`feature_columns`) rather than leave a feature out; :func:`column_roles`,
+  which only describes a table, lists it under *other*;
 * **other** — everything else (``ImageNumber``, ``Image_Metadata_*`` text, ...).
 
 The core API chooses columns with the selectors below. :func:`infer_cp_features`
@@ -123,10 +126,18 @@ def feature_columns(
     *,
     compartments: Iterable[str] = CANONICAL_COMPARTMENTS,
     include_image: bool = False,
+    strict: bool = True,
 ) -> list[str]:
-    """Feature column names of a table; raises if there are none or one is not numeric."""
+    """Feature column names of a table; raises if there are none or one is not numeric.
+
+    By default (``spec=None``) the features are the numeric compartment columns, and
+    a compartment column that is not numeric raises too, unless ``strict=False``
+    (then it is not a feature).
+    """
     schema = schema_of(frame)
     if spec is None:
+        if strict:
+            _require_numeric_prefixed(schema, compartments)
         selector = features(compartments)
         if include_image:
             selector = selector | image_features()
@@ -140,6 +151,27 @@ def feature_columns(
         raise SchemaError(msg)
     require_numeric(schema, names)
     return names
+
+
+def _require_numeric_prefixed(schema: pl.Schema, compartments: Iterable[str]) -> None:
+    """A compartment's column that is not numeric is an error, not a column left out.
+
+    pycytominer takes every column with a compartment prefix as a feature; leaving a
+    text one out (a CSV column with a stray ``#DIV/0!``) would drop it silently.
+    """
+    prefixes = tuple(f"{name}_" for name in compartments)
+    textual = [
+        f"{name} ({dtype})"
+        for name, dtype in schema.items()
+        if name.startswith(prefixes) and not dtype.is_numeric()
+    ]
+    if textual:
+        msg = (
+            f"feature column(s) are not numeric: {', '.join(textual[:5])}"
+            f"{f' and {len(textual) - 5} more' if len(textual) > 5 else ''}; "
+            "fix or cast them, or name the features to use explicitly"
+        )
+        raise SchemaError(msg)
 
 
 def metadata_columns(frame: pl.LazyFrame | pl.DataFrame | pl.Schema) -> list[str]:
@@ -167,7 +199,7 @@ def column_roles(
     schema = schema_of(frame)
     meta = metadata_columns(schema)
     feats = feature_columns(
-        schema, features, compartments=compartments, include_image=include_image
+        schema, features, compartments=compartments, include_image=include_image, strict=False
     )
     taken = set(meta) | set(feats)
     other = [name for name in schema.names() if name not in taken]

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+import polars as pl
 
-from cytoplan.exceptions import CytoplanError
+from cytoplan.exceptions import CytoplanError, first_paragraph, is_bad_value
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,7 +28,9 @@ _MEMORY_HINT = (
 def reports_errors(command: F) -> F:
     """Turn our exceptions and the system's into a one-line message and exit code 1.
 
-    Bugs (any other exception) keep their traceback.
+    A value Polars cannot read as the type its column needs (text in a numeric CSV
+    column, a query ordering text against a number) is bad input too. Bugs (any
+    other exception) keep their traceback.
     """
 
     @functools.wraps(command)
@@ -35,7 +38,11 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except CytoplanError as error:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {first_paragraph(str(error))}", err=True)
+        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as error:
+            if not is_bad_value(error):
+                raise
+            click.echo(f"error: {first_paragraph(str(error))}", err=True)
         except MemoryError:
             click.echo(f"error: out of memory{_MEMORY_HINT}", err=True)
         except OSError as error:

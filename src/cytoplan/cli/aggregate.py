@@ -20,7 +20,9 @@ from cytoplan.cli._common import (
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--strata", default="Metadata_Plate,Metadata_Well", help="Group columns.")
 @features_option
-@click.option("--method", type=click.Choice(["median", "mean"]), default="median")
+@click.option(
+    "--method", type=click.Choice(["median", "mean"], case_sensitive=False), default="median"
+)
 @click.option("--object-count", is_flag=True, help="Add Metadata_Object_Count per group.")
 @click.option("--object-feature", default="Metadata_ObjectNumber", help="Column counted.")
 @click.option("--image-features", is_flag=True, help="Aggregate numeric Image_ columns too.")

@@ -14,7 +14,8 @@ from cytoplan.cli._common import echo, float_format_option, quiet_option, report
 @click.option(
     "--join-on",
     default="Metadata_well_position,Metadata_Well",
-    help="Platemap key,profile key (after the Metadata_ prefix is added to platemap columns).",
+    help="Platemap key,profile key (after the Metadata_ prefix is added to platemap columns); "
+    "one name joins on the same column on both sides.",
 )
 @click.option("--external-metadata", default=None, help="Extra metadata table to left-join.")
 @click.option("--external-join-on", default=None, help="Join column(s) for external metadata.")
@@ -51,10 +52,11 @@ def annotate_command(
     from cytoplan.api import annotate
     from cytoplan.io.sinks import write_profiles
 
+    keys = split_list(join_on) or []
     result = annotate(
         input_table,
         platemap,
-        join_on=split_list(join_on) or [],
+        join_on=keys[0] if len(keys) == 1 else keys,
         add_metadata_prefix=not no_metadata_prefix,
         external_metadata=external_metadata,
         external_join_on=split_list(external_join_on),

@@ -20,9 +20,17 @@ from cytoplan.cli._common import (
 @click.option(
     "--replicate-columns", default="Metadata_Plate,Metadata_Well", help="Columns naming a group."
 )
-@click.option("--method", type=click.Choice(["median", "mean", "modz"]), default="median")
+@click.option(
+    "--method",
+    type=click.Choice(["median", "mean", "modz"], case_sensitive=False),
+    default="median",
+)
 @features_option
-@click.option("--modz-method", type=click.Choice(["spearman", "pearson"]), default="spearman")
+@click.option(
+    "--modz-method",
+    type=click.Choice(["spearman", "pearson"], case_sensitive=False),
+    default="spearman",
+)
 @click.option("--modz-min-weight", type=float, default=0.01)
 @click.option("--modz-precision", type=int, default=4)
 @float_format_option

@@ -23,14 +23,16 @@ LEVELS = {
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option(
     "--level",
-    type=click.Choice(["single-cell", "site", "well", "plate"]),
+    type=click.Choice(["single-cell", "site", "well", "plate"], case_sensitive=False),
     default="well",
     help="single-cell: every cell; else one profile per site, well or plate.",
 )
-@click.option("--method", type=click.Choice(["median", "mean"]), default="median")
+@click.option(
+    "--method", type=click.Choice(["median", "mean"], case_sensitive=False), default="median"
+)
 @click.option(
     "--missing",
-    type=click.Choice(["raise", "skip"]),
+    type=click.Choice(["raise", "skip"], case_sensitive=False),
     default="raise",
     help="A site listed in the index without its .npz file: fail, or leave it out.",
 )

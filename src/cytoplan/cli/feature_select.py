@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from cytoplan.cli._common import (
@@ -13,6 +15,7 @@ from cytoplan.cli._common import (
     reports_errors,
     split_list,
 )
+from cytoplan.exceptions import ParameterError
 
 
 @click.command("feature-select")
@@ -30,7 +33,9 @@ from cytoplan.cli._common import (
 @click.option("--na-cutoff", type=float, default=0.05)
 @click.option("--corr-threshold", type=float, default=0.9)
 @click.option(
-    "--corr-method", type=click.Choice(["pearson", "spearman", "kendall"]), default="pearson"
+    "--corr-method",
+    type=click.Choice(["pearson", "spearman", "kendall"], case_sensitive=False),
+    default="pearson",
 )
 @click.option("--freq-cut", type=float, default=0.05)
 @click.option("--unique-cut", type=float, default=0.01)
@@ -81,9 +86,14 @@ def feature_select_command(
         --operations variance_threshold,correlation_threshold,drop_na_columns,blocklist
     """
     from cytoplan.api import scan
-    from cytoplan.io.sinks import write_profiles
+    from cytoplan.io.sinks import check_destination, write_profiles
     from cytoplan.ops.feature_select import FeatureSelector
 
+    if report:  # checked now: a bad report path must not fail after OUTPUT is written
+        check_destination(report)
+        if Path(report).resolve() == Path(output).resolve():
+            msg = f"--report {report!r} is the same file as OUTPUT; give it its own name"
+            raise ParameterError(msg)
     frame = scan(input_table)
     selector = FeatureSelector(
         operations=split_list(operations) or [],  # type: ignore[arg-type]

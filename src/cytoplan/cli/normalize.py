@@ -20,7 +20,7 @@ METHODS = ["standardize", "robustize", "mad_robustize", "spherize", "inverse_nor
 @click.command("normalize")
 @click.argument("input_table", metavar="INPUT")
 @click.argument("output", type=click.Path(dir_okay=False))
-@click.option("--method", type=click.Choice(METHODS), default="standardize")
+@click.option("--method", type=click.Choice(METHODS, case_sensitive=False), default="standardize")
 @features_option
 @click.option(
     "--samples",
@@ -36,7 +36,9 @@ METHODS = ["standardize", "robustize", "mad_robustize", "spherize", "inverse_nor
 )
 @click.option("--mad-robustize-epsilon", type=float, default=1e-18)
 @click.option(
-    "--spherize-method", type=click.Choice(["PCA", "ZCA", "PCA-cor", "ZCA-cor"]), default="ZCA-cor"
+    "--spherize-method",
+    type=click.Choice(["PCA", "ZCA", "PCA-cor", "ZCA-cor"], case_sensitive=False),
+    default="ZCA-cor",
 )
 @click.option("--spherize-center/--no-spherize-center", default=True)
 @click.option("--spherize-epsilon", type=float, default=1e-6)

@@ -79,6 +79,19 @@ def remove_temporary(path: Path, *, attempts: int = 50) -> None:
             return
 
 
+def require_writable(dest: str | Path) -> Path:
+    """``dest`` as a path, checked before anything is computed: a file name in an
+    existing folder."""
+    target = Path(dest)
+    if target.is_dir():
+        msg = f"cannot write {str(target)!r}: it is a folder; give a file name"
+        raise ParameterError(msg)
+    if not target.parent.is_dir():
+        msg = f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist"
+        raise ParameterError(msg)
+    return target
+
+
 @contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; rename it to ``dest`` on success.
@@ -98,13 +111,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     Path
         Where to write (``.<name>.<random>.tmp/<name>`` in the same folder).
     """
-    target = Path(dest)
-    if target.is_dir():
-        msg = f"cannot write {str(target)!r}: it is a folder; give a file name"
-        raise ParameterError(msg)
-    if not target.parent.is_dir():
-        msg = f"cannot write {str(target)!r}: folder {str(target.parent)!r} does not exist"
-        raise ParameterError(msg)
+    target = require_writable(dest)
     folder = _temporary_folder(target)
     folder.mkdir()
     tmp = folder / target.name

@@ -22,7 +22,7 @@ import polars.selectors as cs
 from cytoplan._typing import ProfileFormat, StorageOptions
 from cytoplan.exceptions import SourceError
 from cytoplan.io import remote
-from cytoplan.schema import METADATA_PREFIX
+from cytoplan.schema import CANONICAL_COMPARTMENTS, METADATA_PREFIX
 
 __all__ = ["infer_format", "infer_separator", "read_text_table", "scan_profiles"]
 
@@ -62,7 +62,7 @@ def infer_format(source: str | Path) -> ProfileFormat:
         return "parquet"
     msg = (
         f"cannot tell the format of {str(source)!r}; "
-        "name it .parquet, .csv or .tsv, or pass format="
+        "name it .parquet, .csv or .tsv (or give its format)"
     )
     raise SourceError(msg)
 
@@ -117,21 +117,46 @@ def _check_exists(source: str | Path, storage_options: StorageOptions | None = N
 def _scan_text(
     source: str | Path, separator: str | None, storage_options: StorageOptions | None
 ) -> pl.LazyFrame:
+    """A CSV/TSV profile table: ``Metadata_*`` as text, features as numbers.
+
+    A feature column whose first rows hold no number (typically one left empty
+    because every value is missing, as pandas writes NaN) is read as float64, as
+    pandas reads it: otherwise it would come out as text and stop being a feature.
+    A value that is not a number then fails the read, naming the column.
+    """
     header = _first_line(source, storage_options)
     if not header:
         msg = f"{str(source)!r} is empty: a profile table needs a header line"
         raise SourceError(msg)
     sep = separator or infer_separator(header)
     names = [name.strip('"') for name in header.split(sep)]
-    overrides = {name: pl.String for name in names if name.startswith(METADATA_PREFIX)}
-    return pl.scan_csv(
-        str(source),
-        separator=sep,
-        schema_overrides=overrides,
-        infer_schema_length=_INFER_ROWS,
-        null_values=["", "NA", "NaN", "nan"],
-        storage_options=_options(source, storage_options),
-    )
+    overrides: dict[str, pl.DataType] = {
+        name: pl.String() for name in names if name.startswith(METADATA_PREFIX)
+    }
+
+    def scan() -> pl.LazyFrame:
+        return pl.scan_csv(
+            str(source),
+            separator=sep,
+            schema_overrides=overrides,
+            infer_schema_length=_INFER_ROWS,
+            null_values=["", "NA", "NaN", "nan"],
+            storage_options=_options(source, storage_options),
+        )
+
+    frame = scan()
+    textual = [
+        name
+        for name, dtype in frame.collect_schema().items()
+        if name.startswith(_FEATURE_PREFIXES) and not (dtype.is_numeric() or dtype == pl.Boolean)
+    ]
+    if not textual:
+        return frame
+    overrides.update({name: pl.Float64() for name in textual})
+    return scan()
+
+
+_FEATURE_PREFIXES = tuple(f"{name}_" for name in CANONICAL_COMPARTMENTS)
 
 
 def _remote_folder(source: str | Path) -> bool:

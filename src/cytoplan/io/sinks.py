@@ -47,8 +47,8 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
 
-from cytoplan.exceptions import ParameterError, SchemaError
-from cytoplan.io._atomic import atomic_path, is_remote
+from cytoplan.exceptions import ParameterError, SchemaError, first_paragraph, is_bad_value
+from cytoplan.io._atomic import atomic_path, is_remote, require_writable
 from cytoplan.io.remote import remote_error, storage_options_for
 
 if TYPE_CHECKING:
@@ -311,9 +311,24 @@ def infer_sink_format(dest: str | Path) -> tuple[ProfileFormat, bool]:
         return "tsv", gzipped
     msg = (
         f"cannot tell the output format of {str(dest)!r}; "
-        "name it .parquet, .csv, .csv.gz, .tsv or .tsv.gz, or pass format="
+        "name it .parquet, .csv, .csv.gz, .tsv or .tsv.gz (or give its format)"
     )
     raise ParameterError(msg)
+
+
+def check_destination(dest: str | Path) -> None:
+    """Check an output name before any work: a known format and, for a local file,
+    an existing folder (what :func:`write_profiles` would otherwise find at the end).
+
+    >>> try:
+    ...     check_destination("report.xlsx")
+    ... except ValueError as error:
+    ...     print(str(error)[:47])
+    cannot tell the output format of 'report.xlsx';
+    """
+    infer_sink_format(dest)
+    if not is_remote(dest):
+        require_writable(dest)
 
 
 def _text_columns(frame: pl.LazyFrame, float_format: str | None) -> pl.LazyFrame:
@@ -424,6 +439,9 @@ def write_profiles(
         with atomic_path(target) as tmp:
             sink(str(tmp))
     except pl.exceptions.PolarsError as err:
-        msg = f"writing {target!r} failed: {err}"
+        # a value of the input that cannot be read is the input's fault, not the write's
+        msg = (
+            first_paragraph(str(err)) if is_bad_value(err) else f"writing {target!r} failed: {err}"
+        )
         raise SchemaError(msg) from err
     return str(Path(target))
