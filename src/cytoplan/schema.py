@@ -146,7 +146,8 @@ def feature_columns(
     if not names:
         msg = (
             "no feature columns found: expected numeric columns starting with "
-            f"{', '.join(f'{c}_' for c in compartments)}; pass features=[...] to name them"
+            f"{', '.join(f'{c}_' for c in compartments)}; "
+            "name them with features=[...] (CLI: --features)"
         )
         raise SchemaError(msg)
     require_numeric(schema, names)

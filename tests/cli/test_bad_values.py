@@ -105,3 +105,24 @@ def test_methods_are_case_insensitive_and_one_join_key_serves_both_sides(
     annotated = pl.read_parquet(out)
     assert annotated["Metadata_Well"].to_list() == ["A01", "A02", "B01", "B02"]
     assert annotated["Metadata_broad_sample"].null_count() == 0
+
+
+def test_blocklist_alone_needs_no_reference_rows_and_a_stray_blocklist_is_reported(
+    wells: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "selected.parquet"
+    blocked = ["--operations", "blocklist", "--blocklist", "Cells_a"]
+    run("feature-select", wells, out, *blocked, "--samples", "Metadata_Well == 'Z99'", "-q")
+    assert pl.read_parquet(out).columns == ["Metadata_Plate", "Metadata_Well", "Cells_b"]
+    done = run(
+        "feature-select",
+        wells,
+        out,
+        "--operations",
+        "variance_threshold",
+        "--blocklist",
+        "Cells_a",
+        "-q",
+    )
+    assert done.stderr == "warning: --blocklist is used only by the blocklist operation\n"
+    assert "Cells_a" in pl.read_parquet(out).columns

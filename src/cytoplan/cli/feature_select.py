@@ -94,6 +94,8 @@ def feature_select_command(
         if Path(report).resolve() == Path(output).resolve():
             msg = f"--report {report!r} is the same file as OUTPUT; give it its own name"
             raise ParameterError(msg)
+    if blocklist and "blocklist" not in (split_list(operations) or []):
+        click.echo("warning: --blocklist is used only by the blocklist operation", err=True)
     frame = scan(input_table)
     selector = FeatureSelector(
         operations=split_list(operations) or [],  # type: ignore[arg-type]

@@ -103,14 +103,19 @@ def _parquet_source(source: str | Path) -> str:
     return text
 
 
-def _check_exists(source: str | Path, storage_options: StorageOptions | None = None) -> None:
+def _check_exists(
+    source: str | Path,
+    storage_options: StorageOptions | None = None,
+    *,
+    what: str = "profile table",
+) -> None:
     if _is_remote(source):
         remote.check_source(str(source), storage_options)  # 403/404/no match → SourceError
         return
     if any(ch in str(source) for ch in "*?["):
         return
     if not Path(source).exists():
-        msg = f"profile table not found: {str(source)!r}"
+        msg = f"{what} not found: {str(source)!r}"
         raise SourceError(msg)
 
 
@@ -272,7 +277,7 @@ def read_text_table(
     >>> read_text_table(path).collect().row(0)
     ('P1', 'A01', '0.10')
     """
-    _check_exists(source, storage_options)
+    _check_exists(source, storage_options, what="side table (platemap or metadata)")
     if infer_format(source) == "parquet":
         return pl.scan_parquet(str(source), storage_options=_options(source, storage_options))
     header = _first_line(source, storage_options)

@@ -270,7 +270,7 @@ def _check_platemap_join(
                 f"{lost['rows'].sum()} profile row(s) with {lost.height} value(s) of "
                 f"{profile_key!r} have no row in the platemap (column {platemap_key!r}): "
                 f"{_examples(lost[_KEY].to_list())}; fix the platemap or join_on, or pass "
-                "unmatched='drop' to drop them"
+                "unmatched='drop' (CLI: --allow-unmatched) to drop them"
             )
             raise JoinError(msg)
     if duplicates == "raise":
@@ -280,7 +280,7 @@ def _check_platemap_join(
                 f"{multiplied['rows'].sum()} profile row(s) would be repeated: "
                 f"{multiplied.height} value(s) of {platemap_key!r} appear more than once in "
                 f"the platemap: {_examples(multiplied[_KEY].to_list())}; de-duplicate the "
-                "platemap or pass duplicates='allow'"
+                "platemap or pass duplicates='allow' (CLI: --allow-duplicates)"
             )
             raise JoinError(msg)
 
@@ -511,7 +511,8 @@ def _join_external(
             msg = (
                 f"{repeated.height} key(s) {keys} appear more than once in the external "
                 f"metadata with different values: {_examples(examples)}; the join would "
-                "repeat profile rows. De-duplicate it or pass duplicates='allow'"
+                "repeat profile rows. De-duplicate it or pass duplicates='allow' "
+                "(CLI: --allow-duplicates)"
             )
             raise JoinError(msg)
     renames = {name: f"{name}_external" for name in ext_names if name in names and name not in keys}

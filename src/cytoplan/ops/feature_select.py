@@ -191,7 +191,7 @@ class FeatureSelector:
         self.dropped_ = _dropped_frame(state.drops)
         dropped = set(self.dropped_["feature"].to_list())
         self.selected_features_ = [name for name in features if name not in dropped]
-        self.n_samples_seen_ = state.n_rows()
+        self.n_samples_seen_ = state.n_rows(require=False)  # blocklist needs no rows
         return self
 
     def transform(self, lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -305,11 +305,12 @@ class _FitState:
         gone = {drop.feature for drop in fresh}
         self.remaining = [name for name in self.remaining if name not in gone]
 
-    def n_rows(self) -> int:
-        """Reference rows (a count query: free for Parquet, one column for a filter)."""
+    def n_rows(self, *, require: bool = True) -> int:
+        """Reference rows (a count query: free for Parquet, one column for a filter);
+        none is an error when a statistic needs them (``require``)."""
         if self._n_rows is None:
             self._n_rows = int(self.reference.select(pl.len()).collect().item())
-        if self._n_rows == 0:
+        if self._n_rows == 0 and require:
             msg = (
                 f"the reference rows are empty (reference={self.selector.reference!r} "
                 "selects no row); check the query against the table's values"
