@@ -91,6 +91,34 @@ def test_constant_column_gives_nan_like_pandas() -> None:
     _same(ours, pdf.corr().to_numpy(), tol=1e-11)
 
 
+def test_a_lone_batch_is_correlated_directly_with_the_streamed_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cytoplan.stats import correlation
+
+    calls: list[int] = []
+    direct_path = correlation._correlation_of_rows
+    monkeypatch.setattr(
+        correlation,
+        "_correlation_of_rows",
+        lambda values: calls.append(values.shape[0]) or direct_path(values),
+    )
+    values = _data()
+    values[:, 5] = 0.1  # exactly constant: NaN on both paths
+    lf, pdf, names = _frame(values)
+    direct = pearson(lf, names)  # 150 rows: less than one batch
+    streamed = pearson(lf, names, batch_rows=150)  # one full batch: the cross-products
+    assert calls == [150]
+    _same(direct, streamed, tol=1e-14)
+    _same(direct, pdf.corr().to_numpy(), tol=1e-11)
+    assert np.nanmax(np.abs(direct)) <= 1.0
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(400, 3)) * 1e-3
+    lf, _, names = _frame(1e8 + base)
+    assert np.max(np.abs(pearson(lf, names) - np.corrcoef(base.T))) < 1e-6
+    assert calls == [150, 400]
+
+
 def test_pearson_pairwise_complete_matches_pandas() -> None:
     values = _with_missing(_data())
     lf, pdf, names = _frame(values)

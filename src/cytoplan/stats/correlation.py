@@ -303,6 +303,30 @@ def _correlation_from_upper(m2: NDArray[np.float64], block: int = 256) -> NDArra
     return _symmetric(m2)
 
 
+def _correlation_of_rows(values: NDArray[np.float64], block: int = 256) -> NDArray[np.float64]:
+    """The correlation matrix of all the rows there are (no missing values), in one go.
+
+    Each column is centred (a constant column by its exact value, so it has exactly
+    zero spread and NaN correlations, as in the streamed path) and scaled to unit
+    norm before the product, which is then the correlation itself: no ``d × d``
+    scaling pass. ``values`` is overwritten. 384 × 3,000: 60 against 64 ms.
+    """
+    import numpy as np
+
+    low, high = values.min(axis=0), values.max(axis=0)
+    values -= np.where(low == high, low, values.mean(axis=0))
+    values -= values.mean(axis=0)  # the exact mean of what the shift left
+    norms = np.sqrt(np.einsum("ij,ij->j", values, values))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values /= norms
+    upper = _syrk_into(None, values)
+    d = upper.shape[0]
+    for start in range(0, d, block):
+        tile = upper[: min(d, start + block), start : start + block]  # down to the diagonal
+        np.clip(tile, -1.0, 1.0, out=tile)
+    return _symmetric(upper)
+
+
 @dataclass
 class CrossProducts:
     """Mergeable partial statistics of complete rows: count, means, centered cross-products.
@@ -402,14 +426,21 @@ class PairwiseCrossProducts:
 
 
 class _Accumulator:
-    """Shifted cross-products over batches; switches to pairwise-complete sums on NaN/inf."""
+    """Shifted cross-products over batches; switches to pairwise-complete sums on NaN/inf.
 
-    def __init__(self) -> None:
+    With ``batch_rows``, a first batch shorter than that is the only one (every batch
+    but the last is full): without missing values its correlation is then computed
+    directly (:func:`_correlation_of_rows`) instead of from the cross-products.
+    """
+
+    def __init__(self, batch_rows: int | None = None) -> None:
         self.shift: NDArray[np.float64] | None = None
         self.n = 0
         self.total: NDArray[np.float64] | None = None
         self.gram: NDArray[np.float64] | None = None
         self.pairwise: PairwiseCrossProducts | None = None
+        self.batch_rows = batch_rows
+        self.whole: NDArray[np.float64] | None = None  # the correlation of a lone batch
 
     def add(self, values: NDArray[np.float64]) -> None:
         import warnings
@@ -418,6 +449,10 @@ class _Accumulator:
 
         finite = np.isfinite(values)
         complete = bool(finite.all())
+        lone = self.shift is None and self.batch_rows and values.shape[0] < self.batch_rows
+        if lone and complete:
+            self.whole = _correlation_of_rows(values)
+            return
         if self.shift is None:
             if complete:
                 # the first batch's mean; a column constant in it is shifted by its exact
@@ -484,6 +519,8 @@ class _Accumulator:
     def correlation(self, d: int) -> NDArray[np.float64]:
         import numpy as np
 
+        if self.whole is not None:
+            return self.whole
         if self.pairwise is not None:
             pw = self.pairwise
             pw.count, pw.sum_xy = _symmetric(pw.count), _symmetric(pw.sum_xy)
@@ -537,10 +574,11 @@ def _stream(
     where: pl.Expr | None,
     memory_limit: int | str | None,
     batch_rows: int | None,
+    direct: bool = False,
 ) -> _Accumulator:
     rows = batch_rows or batch_rows_for(len(columns), memory_limit)
     select = _float_columns(columns)
-    acc = _Accumulator()
+    acc = _Accumulator(rows if direct else None)
     batches = fixed_batches(
         lf,
         rows,
@@ -574,7 +612,9 @@ def pearson(
     >>> pearson(lf, ["a", "b"]).round(6).tolist()
     [[1.0, 0.998625], [0.998625, 1.0]]
     """
-    acc = _stream(lf, columns, where=where, memory_limit=memory_limit, batch_rows=batch_rows)
+    acc = _stream(
+        lf, columns, where=where, memory_limit=memory_limit, batch_rows=batch_rows, direct=True
+    )
     return acc.correlation(len(columns))
 
 
