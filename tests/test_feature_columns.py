@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import cytoplan as cp
-from cytoplan.exceptions import SchemaError
+from cytoplan.exceptions import ParameterError, SchemaError
 from cytoplan.schema import column_roles
 
 WELLS = pl.DataFrame(
@@ -61,3 +61,21 @@ def test_a_pandas_frame_is_refused_with_what_to_do_instead() -> None:
         cp.normalize(WELLS.to_pandas())
     with pytest.raises(TypeError, match=r"got a builtins\.int"):
         cp.aggregate(42)  # type: ignore[arg-type]
+    # a real table's repr is longer than a file name may be: still the type error
+    wide = pd.DataFrame({f"Cells_{i}": range(50) for i in range(40)})
+    with pytest.raises(TypeError, match=r"got a pandas\.DataFrame"):
+        cp.aggregate(wide)
+    with pytest.raises(ParameterError, match=r"subset must be a polars .* got a pandas"):
+        cp.aggregate(WELLS.lazy(), strata="Metadata_Well", subset=WELLS.to_pandas())
+
+
+def test_nan_and_null_strata_are_one_missing_group_as_in_pandas() -> None:
+    import pycytominer
+
+    cells = pl.DataFrame(
+        {"Metadata_dose": [1.0, float("nan"), None, 1.0], "Cells_a": [1.0, 2.0, 3.0, 4.0]}
+    )
+    ours = cp.aggregate(cells, strata="Metadata_dose").collect()
+    ref = pycytominer.aggregate(cells.to_pandas(), strata=["Metadata_dose"], features=["Cells_a"])
+    assert ours["Metadata_dose"].to_list() == [1.0, None]
+    assert ours["Cells_a"].to_list() == ref["Cells_a"].tolist() == [2.5, 2.5]

@@ -191,6 +191,7 @@ def _needs_staging(source: Source) -> bool:
     """A row-oriented file input: SQLite, CellProfiler CSV folders or a text table."""
     if isinstance(source, pl.LazyFrame | pl.DataFrame):
         return False
+    _require_path(source)
     text = str(source)
     if text.lower().endswith(_SQLITE_SUFFIXES):
         return True

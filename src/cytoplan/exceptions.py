@@ -38,6 +38,19 @@ def _names(names: Iterable[str], limit: int = 12) -> str:
     return ", ".join(listed)
 
 
+def _guesses(missing: list[str], available: list[str]) -> list[str]:
+    """Columns that are probably the missing ones under another name: with a prefix
+    (``Image_Metadata_Well`` for ``Metadata_Well``) or spelled a little differently."""
+    import difflib
+
+    guesses: list[str] = []
+    for name in missing:
+        prefixed = [column for column in available if column.endswith(f"_{name}")]
+        close = prefixed or difflib.get_close_matches(name, available, n=1, cutoff=0.85)
+        guesses.extend(column for column in close[:1] if column not in guesses)
+    return guesses
+
+
 class CytoplanError(Exception):
     """Base class of every error cytoplan raises on purpose."""
 
@@ -57,9 +70,19 @@ class ColumnNotFoundError(SchemaError):
     def from_missing(
         cls, missing: Iterable[str], available: Iterable[str], *, where: str = ""
     ) -> ColumnNotFoundError:
-        """Build the error, naming what is missing and what is there."""
+        """Build the error, naming what is missing, what it may be called instead and
+        what is there.
+
+        >>> error = ColumnNotFoundError.from_missing(["Metadata_Well"], ["Image_Metadata_Well"])
+        >>> print(str(error).replace("; ", ";\\n"))
+        column(s) not found: 'Metadata_Well';
+        did you mean 'Image_Metadata_Well'? available: 'Image_Metadata_Well'
+        """
+        missing, available = list(missing), list(available)
         place = f" in {where}" if where else ""
-        msg = f"column(s) not found{place}: {_names(missing)}; available: {_names(available)}"
+        guesses = _guesses(missing, available)
+        hint = f"; did you mean {_names(guesses)}?" if guesses else ";"
+        msg = f"column(s) not found{place}: {_names(missing)}{hint} available: {_names(available)}"
         return cls(msg)
 
 

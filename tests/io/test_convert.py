@@ -130,3 +130,39 @@ def test_missing_output_folder(tmp_path: Path) -> None:
 
     with pytest.raises(CytoplanError, match="does not exist"):
         convert(CYTOMINER_DB, tmp_path / "no" / "sc.parquet")
+
+
+def test_the_cli_drops_orphans_only_when_asked(tmp_path: Path) -> None:
+    orphan = small_plate(tmp_path)
+    execute(orphan, "DELETE FROM Nuclei WHERE ObjectNumber = 1")
+    dest = tmp_path / "sc.parquet"
+    command = [sys.executable, "-m", "cytoplan.cli", "convert", str(orphan), str(dest), "-q"]
+    refused = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1
+    assert "(CLI: cytoplan convert --drop-orphans)" in refused.stderr
+    assert not dest.exists()
+    subprocess.run([*command, "--drop-orphans"], check=True)
+    expected = scan_cellprofiler_sqlite(orphan, link=LinkSpec(orphans="drop")).collect()
+    assert pl.read_parquet(dest).height == expected.height == 12
+
+
+def test_the_cli_aggregates_exporttodatabase_by_its_image_metadata(tmp_path: Path) -> None:
+    dest = tmp_path / "wells.parquet"
+    command = [sys.executable, "-m", "cytoplan.cli", "aggregate", str(EXPORTTODATABASE), str(dest)]
+    refused = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert refused.returncode == 1
+    assert "did you mean 'Image_Metadata_Plate', 'Image_Metadata_Well'?" in refused.stderr
+    keys = ["--strata", "Image_Metadata_Plate,Image_Metadata_Well", "-q"]
+    sites = ["--fields-of-view", "1", "--fields-of-view-feature", "Image_Metadata_Site"]
+    subprocess.run([*command, *keys, *sites], check=True)
+    cells = scan_cellprofiler_sqlite(EXPORTTODATABASE).collect()
+    one_site = cells.filter(pl.col("Image_Metadata_Site").cast(pl.String) == "1")
+    feature = next(c for c in cells.columns if c.startswith("Cells_") and cells[c].dtype.is_float())
+    expected = (
+        one_site.group_by("Image_Metadata_Plate", "Image_Metadata_Well")
+        .agg(pl.col(feature).median())
+        .sort("Image_Metadata_Plate", "Image_Metadata_Well")
+    )
+    got = pl.read_parquet(dest)
+    assert got["Image_Metadata_Well"].to_list() == expected["Image_Metadata_Well"].to_list()
+    assert got[feature].to_list() == expected[feature].to_list()

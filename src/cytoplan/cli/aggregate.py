@@ -27,6 +27,12 @@ from cytoplan.cli._common import (
 @click.option("--object-feature", default="Metadata_ObjectNumber", help="Column counted.")
 @click.option("--image-features", is_flag=True, help="Aggregate numeric Image_ columns too.")
 @click.option("--fields-of-view", default="all", help='"all" or comma-separated site numbers.')
+@click.option(
+    "--fields-of-view-feature",
+    default="Metadata_Site",
+    show_default=True,
+    help="The column holding each cell's site, for --fields-of-view.",
+)
 @memory_limit_option
 @float_format_option
 @quiet_option
@@ -41,6 +47,7 @@ def aggregate_command(
     object_feature: str,
     image_features: bool,
     fields_of_view: str,
+    fields_of_view_feature: str,
     memory_limit: str | None,
     float_format: str | None,
     quiet: bool,
@@ -66,6 +73,7 @@ def aggregate_command(
         object_feature=object_feature,
         image_features=image_features,
         fields_of_view=sites,  # type: ignore[arg-type]
+        fields_of_view_feature=fields_of_view_feature,
         memory_limit=memory_limit,
     )
     write_profiles(result, output, float_format=float_format)

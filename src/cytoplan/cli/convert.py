@@ -19,10 +19,21 @@ if TYPE_CHECKING:
 @click.argument("dest", type=click.Path(dir_okay=False))
 @memory_limit_option
 @click.option("--row-group-size", type=int, default=None, help="Rows per Parquet row group.")
+@click.option(
+    "--drop-orphans",
+    is_flag=True,
+    help="Drop objects without a parent or image row, as pycytominer does silently "
+    "(default: refuse them, naming an example).",
+)
 @quiet_option
 @reports_errors
 def convert_command(
-    src: str, dest: str, memory_limit: str | None, row_group_size: int | None, quiet: bool
+    src: str,
+    dest: str,
+    memory_limit: str | None,
+    row_group_size: int | None,
+    drop_orphans: bool,
+    quiet: bool,
 ) -> None:
     """Merge a CellProfiler plate (SQLite or CSV folders) into single-cell Parquet.
 
@@ -44,6 +55,10 @@ def convert_command(
     }
     if row_group_size is not None:
         options["row_group_size"] = row_group_size
+    if drop_orphans:
+        from cytoplan.io.cellprofiler import LinkSpec
+
+        options["link"] = LinkSpec(orphans="drop")
     report = convert(src, dest, **options)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
     echo(f"wrote {dest} in {seconds:.1f} s", quiet=quiet)

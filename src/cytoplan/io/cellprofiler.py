@@ -745,7 +745,8 @@ def plan_join(
     if problems and orphans == "raise":
         msg = (
             f"orphan objects in {where}: " + "; ".join(problems) + ". pycytominer drops "
-            "objects without a parent silently; pass LinkSpec(orphans='drop') to do the same"
+            "objects without a parent silently; pass LinkSpec(orphans='drop') "
+            "(CLI: cytoplan convert --drop-orphans) to do the same"
         )
         raise JoinError(msg)
     rid_cols = [rid_column(comp) for comp in layout.compartments]

@@ -133,6 +133,12 @@ def restrict_to_subset(lf: pl.LazyFrame, subset: pl.LazyFrame | pl.DataFrame) ->
     A semi join: a row is kept once however many times its key appears in ``subset``.
     Keys whose dtypes differ are compared as strings.
     """
+    if not isinstance(subset, pl.LazyFrame | pl.DataFrame):
+        kind = f"{type(subset).__module__.split('.')[0]}.{type(subset).__name__}"
+        msg = f"subset must be a polars DataFrame or LazyFrame of key columns, got a {kind}"
+        if kind.startswith("pandas."):
+            msg += ": pass polars.from_pandas(subset)"
+        raise ParameterError(msg)
     sub = subset.lazy()
     sub_schema = sub.collect_schema()
     schema = lf.collect_schema()
@@ -271,6 +277,9 @@ def aggregate(
     names = [name for name in names if name not in _DROPPED]
 
     frame = lf
+    nan_keys = [key for key in keys if schema[key].is_float()]
+    if nan_keys:  # NaN and null are one missing key, as in pandas' group-by
+        frame = frame.with_columns(pl.col(nan_keys).fill_nan(None))
     if subset is not None:
         frame = restrict_to_subset(frame, subset)
     if not (isinstance(fields_of_view, str) and fields_of_view == "all"):
