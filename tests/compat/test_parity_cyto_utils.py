@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pycytominer.cyto_utils as theirs
 import pytest
@@ -312,6 +313,40 @@ def test_write_gct_matches(tmp_path: Path, wells_nan):
             module.write_gct(profiles, str(tmp_path / "c.gct"), version="#1.2")
         with pytest.raises(ValueError, match="id"):
             module.write_gct(profiles, str(tmp_path / "c.gct"), feature_metadata=meta.iloc[1:])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"Nuclei_C": [1, 2, 3, 4]},
+        {"Cells_A": np.array([0.1, 0.2, 0.3, 0.4], dtype=np.float32)},
+        {"Cells_A": np.float32(0.1), "Cells_B": np.float32(0.7)},
+        {"Cells_A": [1, 2, 3, 4], "Cells_B": np.array([0.5] * 4, dtype=np.float32)},
+        {"Nuclei_C": pd.array([1, None, 3, 4], dtype="Int64")},
+        {"Metadata_Plate": [1, 2, 3, 4], "Metadata_Well": [0.5, 1.0, 2.0, 3.0]},
+    ],
+    ids=[
+        "int_beside_float",
+        "float32",
+        "float32_only",
+        "int_beside_float32",
+        "Int64",
+        "numeric_meta",
+    ],
+)
+def test_write_gct_values_as_pandas_holds_them(tmp_path: Path, change):
+    """Each block is written in the dtype pandas gives its transpose (byte-identical)."""
+    profiles = pd.DataFrame(
+        {
+            "Metadata_Plate": ["P1"] * 4,
+            "Metadata_Well": ["A01", "A01", "B01", "B01"],
+            "Cells_A": [1.0, 2.0, 3.0, 4.0],
+            "Cells_B": [1.0, 1.0, 1.0, 5.0],
+        }
+    ).assign(**change)
+    ours.write_gct(profiles, str(tmp_path / "a.gct"))
+    theirs.write_gct(profiles, str(tmp_path / "b.gct"))
+    assert (tmp_path / "a.gct").read_bytes() == (tmp_path / "b.gct").read_bytes()
 
 
 def test_module_layout_mirrors_pycytominer():

@@ -164,3 +164,36 @@ def test_inverse_normal_matches(wells_nan, n_quantiles):
     b = theirs.InverseNormalTransform(n_quantiles=n_quantiles).fit(x)
     assert a.n_quantiles_ == b.n_quantiles_
     np.testing.assert_allclose(a.transform(x), b.transform(x), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("RobustMAD", {"epsilon": 0.5}),
+        ("Spherize", {"method": "ZCA-cor", "epsilon": 1e-3}),
+        ("InverseNormalTransform", {"n_quantiles": 5}),
+    ],
+)
+def test_transform_classes_are_sklearn_estimators(wells, name, params):
+    """``clone``, ``get_params`` and ``set_params`` as on pycytominer's sklearn classes."""
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+
+    X = wells.loc[:, FEATURES]
+    mine, reference = getattr(ours, name)(**params), getattr(theirs, name)(**params)
+    assert clone(mine).get_params() == clone(reference).get_params() == mine.get_params()
+    assert type(clone(mine)) is type(mine)
+    changed = getattr(ours, name)().set_params(**params)
+    expected = getattr(theirs, name)().set_params(**params).fit_transform(X)
+    np.testing.assert_allclose(
+        np.asarray(changed.fit_transform(X)), np.asarray(expected), rtol=1e-6, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        np.asarray(make_pipeline(clone(mine)).fit_transform(X)),
+        np.asarray(expected),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    for estimator in (mine, reference):
+        with pytest.raises(ValueError, match="Invalid parameter"):
+            estimator.set_params(nope=1)

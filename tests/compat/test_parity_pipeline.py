@@ -53,6 +53,70 @@ def test_aggregate_subset_data_df(cells):
     )
 
 
+def _toy() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "Metadata_Plate": ["P1"] * 4,
+            "Metadata_Well": ["A01", "A01", "B01", "B01"],
+            "Cells_A": [1.0, 2.0, 3.0, 4.0],
+            "Cells_B": [1.0, 1.0, 1.0, 5.0],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs"),
+    [
+        ({"ImageNumber": [1, 1, 2, 2]}, {"strata": ["Metadata_Plate", "ImageNumber"]}),
+        ({"Metadata_Site": pd.array([1, None, 2, 2], dtype="Int64")}, {"strata": "Metadata_Site"}),
+        (
+            {"Metadata_Site": pd.array([1, None, 2, 2], dtype="Int64")},
+            {
+                "strata": ["Metadata_Site"],
+                "compute_object_count": True,
+                "object_feature": "Cells_B",
+            },
+        ),
+        (
+            {"Metadata_Well": pd.Categorical(["A01", "A01", "B01", "B01"], ["C01", "B01", "A01"])},
+            {},
+        ),
+        ({"Metadata_Well": [1, 1, "x", "x"]}, {}),
+        (
+            {"Metadata_Well": [1, 1, "x", None]},
+            {"compute_object_count": True, "object_feature": "Cells_A"},
+        ),
+        ({}, {"features": ["Cells_A", "Cells_A"]}),
+        ({}, {"features": ["Cells_B", "Cells_A", "Cells_B"], "operation": "mean"}),
+    ],
+    ids=[
+        "image_number_stratum",
+        "nullable_integer_stratum",
+        "nullable_integer_stratum_count",
+        "categorical_order",
+        "mixed_type_object_key",
+        "mixed_type_object_key_null_count",
+        "repeated_feature",
+        "repeated_feature_mean",
+    ],
+)
+def test_aggregate_key_dtypes_and_feature_lists(change, kwargs):
+    """Keys keep pandas' group order and dtype; columns as pycytominer's (repeats too)."""
+    df = _toy().assign(**change)
+    pd.testing.assert_frame_equal(
+        compat.aggregate(df, **kwargs), pycytominer.aggregate(df, **kwargs)
+    )
+
+
+def test_aggregate_non_string_feature_names():
+    """``load_npz_features(metadata=False)`` gives integer column names."""
+    df = _toy().rename(columns={"Cells_A": 0, "Cells_B": 1})
+    for kwargs in ({"features": [0, 1]}, {"features": [1], "strata": ["Metadata_Well"]}):
+        pd.testing.assert_frame_equal(
+            compat.aggregate(df, **kwargs), pycytominer.aggregate(df, **kwargs)
+        )
+
+
 def test_aggregate_errors(cells):
     for module in (compat, pycytominer):
         with pytest.raises(ValueError, match="not supported"):

@@ -221,3 +221,31 @@ def test_feature_list_without_merge_columns_fails_as_pycytominer():
     for cls in (OurCells, TheirCells):
         with pytest.raises(KeyError, match="TableNumber"):
             cls(URL, features=features).aggregate_profiles()
+
+
+@pytest.fixture(scope="module")
+def integer_sites_plate(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The fixture plate with ``Metadata_Site`` stored as INTEGER, site 2 renamed 10."""
+    path = tmp_path_factory.mktemp("sites") / "plate.sqlite"
+    shutil.copy(PLATE, path)
+    with sqlite3.connect(path) as con:
+        names = [row[1] for row in con.execute("PRAGMA table_info(Image)")]
+        site = (
+            "CAST(CASE Metadata_Site WHEN '2' THEN '10' ELSE Metadata_Site END AS INTEGER) "
+            "AS Metadata_Site"
+        )
+        columns = ", ".join(site if name == "Metadata_Site" else f'"{name}"' for name in names)
+        con.execute(f"CREATE TABLE Image2 AS SELECT {columns} FROM Image")
+        con.execute("DROP TABLE Image")
+        con.execute("ALTER TABLE Image2 RENAME TO Image")
+    return f"sqlite:///{path}"
+
+
+@pytest.mark.parametrize("fields_of_view", [[10], [1], [1, 10], "all"], ids=str)
+def test_merge_single_cells_fields_of_view(integer_sites_plate, fields_of_view):
+    """Objects of other sites stay, without image columns (pycytominer's right join)."""
+    ours = OurCells(integer_sites_plate, fields_of_view=fields_of_view).merge_single_cells()
+    theirs = TheirCells(integer_sites_plate, fields_of_view=fields_of_view).merge_single_cells()
+    if fields_of_view in ([10], [1]):
+        assert 0 < theirs["Metadata_Plate"].isna().sum() < len(theirs)
+    assert_same(ours, theirs)

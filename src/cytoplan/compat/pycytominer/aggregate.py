@@ -1,7 +1,7 @@
 """pycytominer's ``aggregate``: median or mean of single cells per strata group.
 
-Computed by :func:`cytoplan.ops.aggregate.aggregate` (exact grouped medians in column
-blocks, streaming means).
+pandas numbers the groups (its order and key dtypes); :func:`cytoplan.ops.aggregate.aggregate`
+computes the statistics per group number (exact grouped medians in column blocks).
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ from cytoplan.ops.aggregate import aggregate as _aggregate
 __all__ = ["aggregate"]
 
 _PLACEHOLDER = "__cytoplan_no_feature__"
+_GROUP = "__cytoplan_group__"
+_OBJECT = "__cytoplan_object__"
+_FEATURE = "__cytoplan_feature_"
+_DROPPED = ("ImageNumber", "ObjectNumber")
 _FLOAT32 = np.dtype(np.float32)
 _FLOATS = (np.dtype(np.float64), _FLOAT32)
 
@@ -31,8 +35,8 @@ _FLOATS = (np.dtype(np.float64), _FLOAT32)
 @write_to_file_if_user_specifies_output_details
 def aggregate(
     population_df: pd.DataFrame,
-    strata: str | list[str] = ["Metadata_Plate", "Metadata_Well"],  # noqa: B006
-    features: str | list[str] = "infer",
+    strata: str | list[Any] = ["Metadata_Plate", "Metadata_Well"],  # noqa: B006
+    features: str | list[Any] = "infer",
     image_features: bool = False,
     operation: str = "median",
     output_file: str | None = None,
@@ -50,9 +54,11 @@ def aggregate(
     population_df
         Single-cell (or any) profiles.
     strata
-        Grouping columns; output rows are sorted by them, null keys last.
+        Grouping columns; output rows in pandas' group order (sorted, categories in
+        category order, null keys last), keys in their input dtype.
     features
-        ``"infer"`` (CellProfiler prefixes) or a list of names.
+        ``"infer"`` (CellProfiler prefixes) or a list of names (any column labels;
+        a repeated name gives repeated output columns).
     image_features
         Also infer ``Image*`` features.
     operation
@@ -69,8 +75,8 @@ def aggregate(
     Returns
     -------
     pandas.DataFrame or str
-        ``strata``, [``Metadata_Object_Count``], features (float64), index 0..k-1; or
-        the output file name.
+        ``strata``, [``Metadata_Object_Count``], features (float64), index 0..k-1,
+        without ``ImageNumber``/``ObjectNumber``; or the output file name.
 
     Examples
     --------
@@ -86,68 +92,78 @@ def aggregate(
         population_df = subset_data_df.merge(
             population_df, how="inner", on=subset_data_df.columns.tolist()
         ).reindex(population_df.columns, axis="columns")
-    missing = [key for key in keys if key not in population_df.columns]
-    if missing:
-        msg = f"{missing} not in index"
-        raise KeyError(msg)
+    _require(population_df, keys)
     if compute_object_count and object_feature not in population_df.columns:
         raise KeyError(object_feature)
     if features == "infer":
         features = infer_cp_features(population_df, image_features=image_features)
-    names = [str(f) for f in as_list(features)]
-    if any(name not in population_df.columns for name in names):
-        missing = [name for name in names if name not in population_df.columns]
-        msg = f"{missing} not in index"
-        raise KeyError(msg)
-    values = population_df[names]
+    names = as_list(features)
+    _require(population_df, names)
+    groups, codes = _groups(population_df, keys)
+    # a feature that is also a stratum stays a key (pycytominer fails on the duplicate)
+    unique = [name for name in dict.fromkeys(names) if name not in keys]
+    values = population_df.loc[:, unique]
     if not all(dtype in _FLOATS for dtype in values.dtypes):
         values = values.astype(float)  # numeric strings too, as pandas' astype(float)
-    frame = pd.concat(
-        [population_df[keys], values.loc[:, [n for n in names if n not in keys]]], axis=1
-    )
-    extra = [object_feature] if compute_object_count and object_feature not in frame else []
-    if extra:
-        frame[object_feature] = population_df[object_feature]
-    feature_names = [n for n in dict.fromkeys(names) if n not in keys]
-    if not feature_names:  # pandas aggregates zero columns: the sorted groups remain
+    # positional names for the engine: pandas allows non-string and repeated names
+    internal = [f"{_FEATURE}{i}" for i in range(len(unique))]
+    frame = values.set_axis(internal, axis="columns")
+    frame[_GROUP] = codes
+    if compute_object_count:  # pandas' count(): the values that are not NA
+        present = population_df[object_feature].notna().to_numpy()
+        frame[_OBJECT] = np.where(present, 1.0, np.nan)
+    if not internal:  # pandas aggregates zero columns: the sorted groups remain
         frame[_PLACEHOLDER] = 0.0
     lf = to_lazy(frame, list(frame.columns))
-    float32 = {str(n) for n, dtype in values.dtypes.items() if dtype == _FLOAT32}
-    narrow = [n for n in feature_names if n in float32]
+    narrow = [i for i, dtype in zip(internal, values.dtypes, strict=True) if dtype == _FLOAT32]
     if narrow:  # float32 features are cast in the plan (pandas would copy the frame)
         lf = lf.with_columns(pl.col(narrow).cast(pl.Float64))
     with pycytominer_errors():
         result = _aggregate(
             lf,
-            strata=keys,
-            features=feature_names or [_PLACEHOLDER],
+            strata=[_GROUP],
+            features=internal or [_PLACEHOLDER],
             method=operation,  # type: ignore[arg-type]
             object_count=compute_object_count,
-            object_feature=object_feature,
+            object_feature=_OBJECT,
         ).collect()
+    parts = [groups.take(result[_GROUP].to_numpy()).reset_index(drop=True)]
     if compute_object_count:
-        null_key = pl.any_horizontal([pl.col(k).is_null() for k in keys])
-        if result.select(null_key.any()).item():
-            result = result.with_columns(
-                pl.when(null_key)
-                .then(None)
-                .otherwise(pl.col(OBJECT_COUNT))
-                .cast(pl.Float64)
-                .alias(OBJECT_COUNT)
-            )
-    out = result.drop(_PLACEHOLDER, strict=False).to_pandas()
-    for key in keys:
-        out[key] = _restore_dtype(out[key], population_df[key])
+        parts.append(_object_counts(result[OBJECT_COUNT], parts[0]))
+    profiles = result.select(internal).to_pandas().set_axis(unique, axis="columns")
+    parts.append(profiles.loc[:, [name for name in names if name not in keys]])
+    out = pd.concat(parts, axis="columns")
+    # aggregated image and object numbers do not make sense (pycytominer drops them)
+    return out.loc[:, [name not in _DROPPED for name in out.columns]]
+
+
+def _require(df: pd.DataFrame, names: list[Any]) -> None:
+    """Raise pandas' ``KeyError`` when a name is not a column of ``df``."""
+    missing = [name for name in names if name not in df.columns]
+    if missing:
+        msg = f"{missing} not in index"
+        raise KeyError(msg)
+
+
+def _groups(df: pd.DataFrame, keys: list[Any]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The groups of ``df`` by ``keys`` as pandas orders them, and each row's group number.
+
+    pandas' group-by (``dropna=False``) decides the order (categories in category order,
+    mixed-type objects, nulls last) and the key dtypes (nullable integers stay ``Int64``);
+    the engine only aggregates per group number.
+    """
+    grouped = df.loc[:, keys].groupby(keys, dropna=False)
+    groups = grouped.size().index.to_frame(index=False)
+    return groups, grouped.ngroup().to_numpy()
+
+
+def _object_counts(counts: pl.Series, groups: pd.DataFrame) -> pd.Series:
+    """``Metadata_Object_Count`` per group; NaN (float64) for a group with a null key.
+
+    pycytominer counts with a group-by that drops null keys, then right-merges.
+    """
+    out = counts.to_pandas()
+    null_key = groups.isna().any(axis="columns").to_numpy()
+    if null_key.any():
+        out = out.astype(float).where(~null_key)
     return out
-
-
-def _restore_dtype(values: pd.Series, like: pd.Series) -> pd.Series:
-    """Group keys back in the input column's dtype where the values allow it."""
-    if values.dtype == like.dtype:
-        return values
-    try:
-        if values.isna().any() and pd.api.types.is_integer_dtype(like):
-            return values.astype(float)
-        return values.astype(like.dtype)
-    except (TypeError, ValueError):
-        return values

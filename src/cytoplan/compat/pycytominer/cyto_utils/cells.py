@@ -509,6 +509,26 @@ class SingleCells:
                     sc_df[name] = pd.to_numeric(sc_df[name])
         return sc_df
 
+    def _outside_fields_of_view(self, sc_df: pd.DataFrame) -> pd.DataFrame:
+        """Image columns missing for the objects of images outside ``fields_of_view``.
+
+        pycytominer right-joins the objects to the image table filtered to the fields of
+        view: every object stays, those of other images without image columns (an
+        integer column becomes float64 with NaN). Images are matched on the merge
+        columns (``Metadata_<col>`` in ``sc_df``), compared as text.
+        """
+        if self.fields_of_view == "all":
+            return sc_df
+        kept = pd.MultiIndex.from_frame(self.image_df.loc[:, self.merge_cols].astype(str))
+        keys = sc_df.loc[:, [f"Metadata_{name}" for name in self.merge_cols]].astype(str)
+        inside = pd.MultiIndex.from_frame(keys).isin(kept)
+        if inside.all():
+            return sc_df
+        for name in self.image_df.columns:
+            if name not in self.merge_cols and name in sc_df.columns:
+                sc_df[name] = sc_df[name].where(inside)
+        return sc_df
+
     def merge_single_cells(
         self,
         compute_subsample: bool = False,
@@ -538,7 +558,7 @@ class SingleCells:
         )
         with pycytominer_errors():
             frame = scan_cellprofiler_sqlite(self.path, link=spec).collect()
-        sc_df = self._pycytominer_dtypes(frame.to_pandas())
+        sc_df = self._outside_fields_of_view(self._pycytominer_dtypes(frame.to_pandas()))
         if compute_subsample:
             if not self.is_subset_computed:
                 self.get_subsample()

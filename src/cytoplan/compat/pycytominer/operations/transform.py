@@ -3,11 +3,14 @@
 sklearn-style classes over pandas frames; each wraps the matching cytoplan normalizer
 (:class:`cytoplan.ops.spherize.Spherize`, :class:`cytoplan.ops._scalers.MADRobustize`,
 :class:`cytoplan.ops.inverse_normal.InverseNormal`), which fits the statistics in one
-query and transforms lazily.
+query and transforms lazily. pycytominer derives them from sklearn's ``BaseEstimator``;
+scikit-learn is not a cytoplan dependency, so they carry the ``get_params``/
+``set_params`` protocol themselves (enough for ``sklearn.base.clone`` and grid searches).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -45,7 +48,40 @@ def _transform(normalizer: Normalizer, X: pd.DataFrame) -> tuple[np.ndarray, lis
     return out.to_numpy().astype(np.float64, copy=False), out.columns
 
 
-class Spherize:
+class _Params:
+    """sklearn's parameter protocol: the ``__init__`` arguments, read from attributes."""
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        """The constructor's parameter names, sorted (as sklearn lists them)."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return sorted(p.name for p in parameters if p.name != "self")
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters of this estimator (``deep``: also of nested estimators, ``a__b``)."""
+        params: dict[str, Any] = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                params.update({f"{name}__{k}": v for k, v in value.get_params().items()})
+            params[name] = value
+        return params
+
+    def set_params(self, **params: Any) -> Any:
+        """Set parameters (used by the next ``fit``); unknown names raise ``ValueError``."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                msg = (
+                    f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {valid!r}."
+                )
+                raise ValueError(msg)
+            setattr(self, name, value)
+        return self
+
+
+class Spherize(_Params):
     """Whitening (PCA, ZCA, PCA-cor, ZCA-cor) as pycytominer 1.7.1's ``Spherize``.
 
     Parameters
@@ -85,13 +121,18 @@ class Spherize:
         self.center = center
         self.epsilon = epsilon
         self.return_numpy = return_numpy
-        self._engine = _Spherize(method=method, center=center, epsilon=epsilon)  # type: ignore[arg-type]
+        self._engine = self._new_engine()
+
+    def _new_engine(self) -> _Spherize:
+        """The cytoplan normalizer for the current parameters."""
+        return _Spherize(method=self.method, center=self.center, epsilon=self.epsilon)  # type: ignore[arg-type]
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> Spherize:
         """Fit the whitening matrix ``W`` on ``X`` (no missing values allowed)."""
         if X.isna().to_numpy().any() or np.isinf(X.to_numpy(dtype=float)).any():
             msg = "SVD did not converge"
             raise np.linalg.LinAlgError(msg)
+        self._engine = self._new_engine()  # set_params may have changed them
         try:
             _fit(self._engine, X)
         except ValueError as exc:
@@ -116,7 +157,7 @@ class Spherize:
         return self.fit(X).transform(X)
 
 
-class RobustMAD:
+class RobustMAD(_Params):
     """``(x - median) / (MAD × 1.4826 + epsilon)``, as pycytominer's ``RobustMAD``.
 
     >>> import pandas as pd
@@ -131,6 +172,7 @@ class RobustMAD:
 
     def fit(self, X: pd.DataFrame, y: Any = None) -> RobustMAD:
         """Fit per-column ``median`` and ``mad`` (scaled) on ``X``."""
+        self._engine = MADRobustize(epsilon=self.epsilon)
         _fit(self._engine, X)
         stats = self._engine.stats_
         self.median = pd.Series(stats["median"].to_numpy(), index=X.columns)
@@ -147,7 +189,7 @@ class RobustMAD:
         return self.fit(X).transform(X)
 
 
-class InverseNormalTransform:
+class InverseNormalTransform(_Params):
     """Rank-based inverse normal transform (sklearn ``QuantileTransformer`` semantics).
 
     Unlike pycytominer, cytoplan never subsamples the fitting rows, so results are
@@ -167,6 +209,7 @@ class InverseNormalTransform:
     def fit(self, X: pd.DataFrame, y: Any = None) -> InverseNormalTransform:
         """Fit the quantiles on ``X``."""
         self.n_quantiles_ = min(self.n_quantiles, X.shape[0])
+        self._engine = InverseNormal(n_quantiles=self.n_quantiles)
         _fit(self._engine, X)
         self.transformer_ = self._engine
         return self
