@@ -183,6 +183,11 @@ def test_fields_of_view(cells: pl.DataFrame) -> None:
     assert got[OBJECT_COUNT].unique().to_list() == [6]
     with pytest.raises(CytoplanError, match=r"fields of view \['7'\]"):
         aggregate(cells.lazy(), fields_of_view=[1, 7])
+    # a numeric site column matches the sites as numbers, as pycytominer's query does
+    for dtype in (pl.Float64, pl.Int64):
+        numeric = cells.with_columns(pl.col("Metadata_Site").cast(dtype))
+        same = aggregate(numeric.lazy(), fields_of_view=[1, "3"], object_count=True).collect()
+        assert same.equals(got)
 
 
 def test_empty_input_gives_empty_output(cells: pl.DataFrame) -> None:

@@ -70,6 +70,35 @@ def test_gct_with_nulls_integers_and_chosen_columns(tmp_path: Path) -> None:
         assert (tmp_path / "ours.gct").read_bytes() == (tmp_path / "theirs.gct").read_bytes()
 
 
+_WELLS = {"Metadata_Plate": ["P1"] * 4, "Metadata_Well": ["A01", "A02", "B01", "B02"]}
+
+
+@pytest.mark.parametrize(
+    ("features", "float32"),
+    [
+        pytest.param(
+            {"Cells_a": [0.5, 1.0, 2.0, 3.0], "Nuclei_c": [1, 2, 3, 4]}, [], id="int_float"
+        ),
+        pytest.param({"Cells_a": [0.1, 0.2, 0.3, 0.4]}, ["Cells_a"], id="float32_only"),
+        pytest.param(
+            {"Cells_a": [0.5, 1.0, 2.0, 3.0], "Cells_b": [0.1, 0.2, 0.3, 0.4]},
+            ["Cells_b"],
+            id="float32_beside_float64",
+        ),
+        pytest.param({"Cells_a": [1, 2, 3, 4], "Cells_b": [5, 6, 7, 8]}, [], id="ints_only"),
+    ],
+)
+def test_gct_writes_feature_types_as_pycytominer(
+    tmp_path: Path, features: dict[str, list[float]], float32: list[str]
+) -> None:
+    from pycytominer.cyto_utils import write_gct as reference_gct
+
+    table = pl.DataFrame({**_WELLS, **features}).with_columns(pl.col(float32).cast(pl.Float32))
+    write_gct(table, tmp_path / "ours.gct")
+    reference_gct(table.to_pandas(), str(tmp_path / "theirs.gct"))
+    assert (tmp_path / "ours.gct").read_bytes() == (tmp_path / "theirs.gct").read_bytes()
+
+
 def test_gct_with_feature_metadata(tmp_path: Path) -> None:
     import pandas as pd
     from pycytominer.cyto_utils import write_gct as reference_gct

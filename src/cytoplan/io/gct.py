@@ -48,14 +48,27 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _column_values(series: pl.Series) -> list[str]:
-    dtype = series.dtype
-    if dtype.is_integer() and series.null_count():
-        series = series.cast(pl.Float64)
-    elif dtype == pl.Float32:
-        import numpy as np
+def _transposed_dtype(columns: Sequence[pl.Series]) -> pl.DataType:
+    """The one dtype pycytominer's transposed GCT body gives the feature columns:
+    theirs when they share one, else int64 for integers, else float64 (an integer
+    feature beside a float one is written ``1.0``). float32 is always widened to
+    float64 (``0.10000000149011612``), integers with missing values too."""
+    kinds = {
+        pl.Float64()
+        if s.dtype == pl.Float32 or (s.dtype.is_integer() and s.null_count())
+        else s.dtype
+        for s in columns
+    }
+    if len(kinds) <= 1:
+        return kinds.pop() if kinds else pl.Float64()
+    if all(kind.is_integer() for kind in kinds):
+        return pl.Int64()
+    return pl.Float64()
 
-        return [_text(None if v is None else np.float32(v)) for v in series.to_list()]
+
+def _column_values(series: pl.Series) -> list[str]:
+    if series.dtype.is_integer() and series.null_count():
+        series = series.cast(pl.Float64)
     return [_text(v) for v in series.to_list()]
 
 
@@ -107,7 +120,8 @@ def write_gct(
     require_columns(table, [*feats, *metas])
     n_samples = table.height
     meta_rows = [[name.replace("Metadata_", ""), *_column_values(table[name])] for name in metas]
-    feature_rows = [[name, *_column_values(table[name])] for name in feats]
+    common = _transposed_dtype([table[name] for name in feats])
+    feature_rows = [[name, *_column_values(table[name].cast(common))] for name in feats]
     header = ["id", *[f"SAMPLE_{i}" for i in range(n_samples)]]
     labels = [header[0]] + [row[0] for row in meta_rows] + [row[0] for row in feature_rows]
     body = [header, *meta_rows, *feature_rows]

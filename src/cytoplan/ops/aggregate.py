@@ -174,24 +174,33 @@ def restrict_fields_of_view(
 ) -> pl.LazyFrame:
     """Keep the rows whose ``feature`` (e.g. ``Metadata_Site``) is one of ``fields_of_view``.
 
-    Values are compared as text (``1`` matches ``"1"``). Every requested field must be
-    present in the data, as in pycytominer; one scan of that column checks it.
+    Values are compared as text (``1`` matches ``"1"``), or as numbers when the column
+    is numeric (``1`` matches ``1.0``). Every requested field must be present in the
+    data, as in pycytominer; one scan of that column checks it.
     """
     schema = lf.collect_schema()
     require_columns(schema, [feature])
-    wanted = [str(value) for value in fields_of_view]
-    if not wanted:
+    requested = [str(value) for value in fields_of_view]
+    if not requested:
         reject("fields_of_view", list(fields_of_view), "'all' or a list of sites")
     as_text = pl.col(feature).cast(pl.String)
-    present = set(lf.select(as_text.unique()).collect().to_series().drop_nulls().to_list())
-    absent = [value for value in wanted if value not in present]
+    wanted, key = requested, as_text  # what is compared: text, or numbers as text
+    if schema[feature].is_numeric():
+        try:
+            wanted = [str(float(value)) for value in requested]
+            key = pl.col(feature).cast(pl.Float64).cast(pl.String)
+        except ValueError:
+            pass  # a site that is not a number: reported as absent below
+    seen = lf.select(as_text.alias("text"), key.alias("key")).unique().collect()
+    present = set(seen["key"].drop_nulls().to_list())
+    absent = [shown for shown, value in zip(requested, wanted, strict=True) if value not in present]
     if absent:
         msg = (
             f"fields of view {absent} are not in column {feature!r} "
-            f"(present: {sorted(present)[:20]}); fix fields_of_view"
+            f"(present: {sorted(seen['text'].drop_nulls().to_list())[:20]}); fix fields_of_view"
         )
         raise ParameterError(msg)
-    return lf.filter(as_text.is_in(wanted))
+    return lf.filter(key.is_in(wanted))
 
 
 def aggregate(
