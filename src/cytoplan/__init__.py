@@ -28,6 +28,7 @@ if "polars" not in sys.modules:
 
 _PUBLIC: dict[str, str] = {
     # io (sources and sinks)
+    "scan": "cytoplan.api",
     "scan_cellprofiler_sqlite": "cytoplan.io.sqlite",
     "scan_cellprofiler_csv": "cytoplan.io.csv_folder",
     "scan_profiles": "cytoplan.io.profiles",
@@ -45,7 +46,7 @@ _PUBLIC: dict[str, str] = {
 __all__ = ["__version__", *_PUBLIC]
 
 if TYPE_CHECKING:
-    from cytoplan.api import aggregate, annotate, consensus, feature_select, normalize
+    from cytoplan.api import aggregate, annotate, consensus, feature_select, normalize, scan
     from cytoplan.io.cellprofiler import LinkSpec
     from cytoplan.io.convert import convert
     from cytoplan.io.csv_folder import scan_cellprofiler_csv

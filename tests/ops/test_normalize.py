@@ -253,6 +253,8 @@ def test_save_load_round_trip(normalizer: Normalizer, tmp_path: Path) -> None:
         .equals(normalizer.transform(other.lazy()).collect())
     )
     assert type(normalizer).load(path).stats_.equals(normalizer.stats_)
+    if isinstance(normalizer, Spherize):  # fitted attributes beside the statistics
+        assert loaded.rank_ == normalizer.rank_ == [5, 5]  # type: ignore[attr-defined]
 
 
 def test_load_checks_the_file(tmp_path: Path) -> None:
@@ -265,6 +267,9 @@ def test_load_checks_the_file(tmp_path: Path) -> None:
     path = Standardize().fit(pl.LazyFrame({"Cells_x": [1.0, 2.0]})).save(tmp_path / "s.parquet")
     with pytest.raises(ParameterError, match="not Robustize"):
         Robustize.load(path)
+    fitted = Standardize().fit(pl.LazyFrame({"Cells_x": [1.0, 2.0]}))
+    with pytest.raises(ParameterError, match=r"folder .* does not exist"):
+        fitted.save(tmp_path / "missing" / "s.parquet")
 
 
 def test_fit_on_one_plate_apply_to_another() -> None:
@@ -292,6 +297,21 @@ def test_transform_refuses_an_unfitted_group() -> None:
         other.fit(df.filter(pl.col("Metadata_Plate") == "BR00000001").lazy(), by="Metadata_Plate")
         with pytest.raises(StatisticsError, match="not fitted on"):
             other.transform(df.lazy()).collect(engine="streaming")
+
+
+@pytest.mark.parametrize("method", [Standardize, MADRobustize, Spherize, InverseNormal])
+def test_an_unfitted_group_is_refused_whatever_columns_are_read(method: type) -> None:
+    df = make_profiles(plates=2, wells=8, features=3, seed=1)
+    features = features_of(df)
+    fitted = method(features=features).fit(
+        df.filter(pl.col("Metadata_Plate") == "BR00000001").lazy(), by="Metadata_Plate"
+    )
+    other = df.filter(pl.col("Metadata_Plate") == "BR00000002").lazy()
+    out = fitted.transform(other)
+    kept = [name for name in out.collect_schema().names() if name.startswith("Cells_")][:1]
+    for query in (out, out.select(kept), out.drop("Metadata_Plate")):
+        with pytest.raises(StatisticsError, match="Metadata_Plate='BR00000002'"):
+            query.collect()
 
 
 def test_one_fitted_group_with_a_null_key_and_two_keys() -> None:
@@ -506,3 +526,17 @@ def test_inverse_normal_streams_batches_and_keeps_nulls_and_nans(tmp_path: Path)
             assert mine[name].null_count() == part[name].null_count()
     assert got["Cells_x"].is_nan().sum() == 3 and got["Cells_x"].null_count() == 0
     assert got["Nuclei_z"].null_count() == 3 and got["Nuclei_z"][[3, 300, 599]].is_null().all()
+
+
+def test_an_instance_holds_its_options_and_keys_must_keep_their_type() -> None:
+    from cytoplan.ops.normalize import normalize
+
+    df = make_profiles(plates=1, wells=8, features=3, seed=1)
+    with pytest.raises(ParameterError, match="pass spherize_method to the Spherize instance"):
+        normalize(df.lazy(), method=Spherize(method="PCA"), spherize_method="ZCA")
+    with pytest.raises(ParameterError, match="pass features to the MADRobustize instance"):
+        normalize(df.lazy(), method=MADRobustize(), features=features_of(df)[:1])
+    fitted = Standardize().fit(df.lazy(), by="Metadata_Plate")
+    renumbered = df.with_columns(pl.col("Metadata_Plate").str.slice(2).cast(pl.Int64))
+    with pytest.raises(SchemaError, match="Metadata_Plate is Int64 here but String in the stat"):
+        fitted.transform(renumbered.lazy())

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from cytoplan.exceptions import RecipeError
 from cytoplan.recipe import RunReport, load_recipe, run_recipe
 from cytoplan.recipe.provenance import checksum
 
@@ -257,6 +258,14 @@ def test_saved_statistics_are_recorded_and_can_be_reused(
     assert used["statistics"][0]["role"] == "used"
     assert used["statistics"][0]["checksum"] == checksum(saved)["checksum"]
     assert {"role": "statistics"}.items() <= used["inputs"][-1].items()
+    for extra, message in (
+        ("    method: standardize\n", "from the saved file; remove method"),
+        ("    save_statistics: again.parquet\n", "give one of them"),
+    ):
+        conflicting = tmp_path / "conflicting.yml"
+        conflicting.write_text(recipe.read_text() + extra)
+        with pytest.raises(RecipeError, match=message):
+            run_recipe(conflicting, output_dir=tmp_path / "conflicting")
 
 
 def test_batch_and_all_levels_across_two_batches_as_csv(

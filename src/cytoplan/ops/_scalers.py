@@ -54,13 +54,20 @@ class _CenterScale(Normalizer):
         center = self.stats_["center"]
         scale = self.stats_["scale"]
         if self.groups_.height == 1:
-            # one group: the statistics are literals (with keys, each batch's keys are
-            # checked against the fitted group, so that rows of other groups are refused)
-            frame = self._with_group_index(lf) if self.by_ else lf
+            # one group: the statistics are literals. With keys, each batch's keys are
+            # checked against the fitted group (rows of other groups are refused) and
+            # every feature divides by a column derived from that check, so that no
+            # projection can leave the check out
+            frame, ones = lf, None
+            if self.by_:
+                frame = self._with_group_index(lf).with_columns(
+                    (pl.col(GROUP_INDEX) + 1).cast(pl.Float64).alias(_ONES)
+                )
+                ones = pl.col(_ONES)
             return frame.with_columns(
                 (
                     (pl.col(name).cast(pl.Float64) - pl.lit(center[i], pl.Float64))
-                    / _broadcast(name, scale[i])
+                    / _broadcast(name, scale[i], ones)
                 ).alias(name)
                 for i, name in enumerate(features)
             ).select(schema.names())
@@ -83,16 +90,22 @@ class _CenterScale(Normalizer):
         ).select(schema.names())
 
 
-def _broadcast(name: str, value: float | None) -> pl.Expr:
+_ONES = "__cytoplan_ones"
+
+
+def _broadcast(name: str, value: float | None, ones: pl.Expr | None = None) -> pl.Expr:
     """``value`` as a full column beside ``name``, so that dividing by it is exact.
 
     Polars divides by a scalar (a literal, or any broadcast of one) by multiplying
     with its reciprocal, which differs from true division in the last bit for about
     a third of the values; dividing by a materialized column is IEEE division, as
     NumPy and pandas do. ``is_not_null`` gives that column cheaply (1.0 · value is
-    exact; rows where ``name`` is null are null either way).
+    exact; rows where ``name`` is null are null either way). ``ones``, a column of
+    1.0, serves instead when given.
     """
-    return pl.col(name).is_not_null().cast(pl.Float64) * pl.lit(value, pl.Float64)
+    if ones is None:
+        ones = pl.col(name).is_not_null().cast(pl.Float64)
+    return ones * pl.lit(value, pl.Float64)
 
 
 def _tidy(

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cytoplan.ops._normalizer import Normalizer
-from cytoplan.ops._params import check_choice
+from cytoplan.ops._params import check_choice, reject
 from cytoplan.ops._scalers import MADRobustize, Robustize, Standardize
 from cytoplan.ops.inverse_normal import InverseNormal
 from cytoplan.ops.spherize import Spherize
@@ -129,7 +129,8 @@ def normalize(
     method
         ``"standardize"`` (default), ``"robustize"``, ``"mad_robustize"``,
         ``"spherize"``, ``"inverse_normal"``, or a normalizer instance (e.g.
-        ``Spherize(method="PCA")``; then the method options below are ignored).
+        ``Spherize(method="PCA")``, which then holds the options: giving
+        ``features`` or a method option here too is an error).
     features
         None (numeric ``Cells_/Cytoplasm_/Nuclei_`` columns), a Polars selector, a list
         of names, or ``"infer"`` (pycytominer's ``infer_cp_features`` rule).
@@ -173,6 +174,27 @@ def normalize(
     [-0.4, 0.0, 1.6]
     """
     if isinstance(method, Normalizer):
+        options = {
+            "features": (features, None),
+            "mad_robustize_epsilon": (mad_robustize_epsilon, 1e-18),
+            "spherize_method": (spherize_method, "ZCA-cor"),
+            "spherize_center": (spherize_center, True),
+            "spherize_epsilon": (spherize_epsilon, 1e-6),
+            "inverse_normal_n_quantiles": (inverse_normal_n_quantiles, 1000),
+            "memory_limit": (memory_limit, None),
+        }
+        given = [
+            name
+            for name, (value, default) in options.items()
+            if (value is not None if default is None else value != default)
+        ]
+        if given:
+            reject(
+                "method",
+                type(method).__name__,
+                "a method name when options are given beside it",
+                hint=f"pass {', '.join(given)} to the {type(method).__name__} instance instead",
+            )
         normalizer = method
     else:
         normalizer = make_normalizer(

@@ -346,6 +346,9 @@ class Spherize(Normalizer):
             w = w @ vt
         return np.ascontiguousarray(w), r
 
+    def _fitted_extras(self) -> dict[str, Any]:
+        return {"rank_": [int(rank) for rank in self.rank_]}
+
     def _set_fitted(self, stats: pl.DataFrame) -> None:
         self.output_names_ = self._output_names(self.feature_names_in_)
         if not hasattr(self, "rank_"):

@@ -690,6 +690,25 @@ def _expand_sources(where: _Where, inputs: LineDict, ws: Path) -> list[dict[str,
     return found
 
 
+def _check_saved_statistics(
+    where: _Where, name: str, body: LineDict, params: dict[str, Any]
+) -> None:
+    """A step that applies saved statistics takes everything else from the file."""
+    if "save_statistics" in body:
+        msg = (
+            f"step {name}: statistics applies saved statistics and save_statistics saves "
+            "newly fitted ones; give one of them"
+        )
+        raise where.fail(body.line_of("save_statistics"), msg)
+    clashing = [key for key in [*params, "features"] if key in body and key != "memory_limit"]
+    if clashing:
+        msg = (
+            f"step {name}: with statistics, the method, reference, groups and features come "
+            f"from the saved file; remove {', '.join(clashing)}"
+        )
+        raise where.fail(body.line_of(clashing[0]), msg)
+
+
 def _image_options(where: _Where, name: str, body: LineDict) -> dict[str, Any]:
     """An aggregate step's image-table keys → :class:`Step` fields.
 
@@ -847,6 +866,8 @@ def _cytoplan_recipe(
             if key in body and op != "normalize":
                 msg = f"step {name}: {key} applies to normalize steps only"
                 raise where.fail(body.line_of(key), msg)
+        if "statistics" in body:
+            _check_saved_statistics(where, name, body, params)
         if op == "annotate" and plates[0].platemap is None:
             raise where.fail(at, "an annotate step needs inputs.platemap")
         if op == "aggregate" and "object_count" not in params:
