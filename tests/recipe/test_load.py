@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,30 @@ def test_perform_false_and_min_cells(tmp_path: Path) -> None:
     broken = text.replace("normalize:\n  perform: true", "normalize:\n  perform: false")
     with pytest.raises(RecipeError, match=r"feature_select reads normalize's output"):
         load_recipe(_write(tmp_path, broken, "b.yml"), workspace=WORKSPACE)
+
+
+def test_merge_keys_and_numeric_plate_names_load_as_in_profiling_recipe(tmp_path: Path) -> None:
+    # a YAML merge key (PyYAML's FullLoader, which profiling-recipe uses, accepts it)
+    merged = PROFILING_RECIPE.read_text().replace(
+        "normalize:\n  perform: true", "normalize: &norm\n  perform: true", 1
+    )
+    start = merged.index("normalize_negcon:\n")
+    end = merged.index("feature_select:", start)
+    merged = (
+        merged[:start] + "normalize_negcon:\n  <<: *norm\n  method: standardize\n" + merged[end:]
+    )
+    recipe = load_recipe(_write(tmp_path, merged), workspace=WORKSPACE)
+    negcon = next(s for s in recipe.steps if s.name == "normalize_negcon")
+    assert negcon.params["method"] == "standardize"
+    assert negcon.params["mad_robustize_epsilon"] == 0
+    # numeric barcodes: profiling-recipe reads plate names with str()
+    workspace = tmp_path / "workspace"
+    shutil.copytree(WORKSPACE, workspace)
+    batch = workspace / "backend" / "2024_01_01_Batch1"
+    (batch / "BR00000002" / "BR00000002.sqlite").rename(batch / "BR00000002" / "1086292104.sqlite")
+    (batch / "BR00000002").rename(batch / "1086292104")
+    barcodes = workspace / "metadata" / "platemaps" / "2024_01_01_Batch1" / "barcode_platemap.csv"
+    barcodes.write_text(barcodes.read_text().replace("BR00000002", "1086292104"))
+    numeric = _profiling_with(tmp_path, "- name: BR00000002", "- name: 1086292104")
+    plates = [plate.plate for plate in load_recipe(numeric, workspace=workspace).plates]
+    assert plates == ["BR00000001", "1086292104"]

@@ -395,3 +395,38 @@ def test_temporary_files_of_a_killed_run_are_removed(
     assert not any(path.exists() for path in stale)
     assert other.exists()
     assert pl.read_parquet(folder / "BR00000001_normalized.parquet").height == 24
+
+
+def test_a_step_stopped_between_its_files_leaves_no_new_file_beside_an_old_manifest(
+    tmp_path: Path,
+) -> None:
+    from cytoplan.exceptions import CytoplanError
+
+    out = tmp_path / "out"
+    run_recipe(CYTOPLAN_RECIPE, output_dir=out)
+    # the same recipe with other operations, whose last output (the GCT) cannot be written
+    changed = tmp_path / "changed.yml"
+    text = CYTOPLAN_RECIPE.read_text()
+    changed.write_text(
+        text.replace(
+            "operations: [variance_threshold, correlation_threshold, drop_na_columns, blocklist]",
+            "operations: [variance_threshold, drop_na_columns]",
+        )
+        .replace("gct: true", 'gct: "gctdir/{batch}.gct"')
+        .replace("workspace: ", f"workspace: {CYTOPLAN_RECIPE.parent}/")
+    )
+    (out / "gctdir" / f"{BATCH}.gct").mkdir(parents=True)
+    with pytest.raises(CytoplanError, match="it is a folder"):
+        run_recipe(changed, output_dir=out)
+    described = 0
+    for manifest in out.rglob("*" + MANIFEST):
+        data = json.loads(manifest.read_text())
+        output = manifest.with_name(manifest.name.removesuffix(MANIFEST))
+        assert data["output"]["checksum"] == checksum(output)["checksum"], output
+        described += 1
+    selected = out / BATCH / "BR00000001" / "BR00000001_feature_selected.parquet"
+    assert selected.exists() and not selected.with_name(selected.name + MANIFEST).exists()
+    assert described >= 6  # the earlier levels keep theirs
+    (out / "gctdir" / f"{BATCH}.gct").rmdir()
+    report = run_recipe(changed, output_dir=out)  # the stopped step runs again
+    assert "feature_selected" in {r.task.step.name for r in report.results if r.status == "ran"}

@@ -9,6 +9,8 @@ Examples
 >>> docs = load_documents("a: 1\\nb:\\n  - x\\n  - y\\n", "r.yml")
 >>> docs[0]["b"], docs[0].line_of("b"), docs[0]["b"].line_of(1)
 (['x', 'y'], 2, 4)
+>>> load_documents("a: &base {x: 1, y: 2}\\nb: {<<: *base, y: 3}\\n", "r.yml")[0]["b"]
+{'x': 1, 'y': 3}
 """
 
 from __future__ import annotations
@@ -49,14 +51,24 @@ def _build(node: Any, constructor: Any, source: str) -> Any:
         mapping = LineDict()
         mapping.line = node.start_mark.line + 1
         mapping.lines = {}
-        for key_node, value_node in node.value:
+        written = len([k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"])
+        try:
+            constructor.flatten_mapping(node)  # `<<: *anchor` merge keys, first
+        except yaml.MarkedYAMLError as error:
+            msg = f"{source}:{node.start_mark.line + 1}: {error.problem}"
+            raise RecipeError(msg) from None
+        merged = len(node.value) - written
+        explicit: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
             key = constructor.construct_object(key_node, deep=True)
             if not isinstance(key, str):
                 key = str(key)
             line = key_node.start_mark.line + 1
-            if key in mapping:
+            if key in explicit:
                 msg = f"{source}:{line}: key {key!r} appears twice in the same section; keep one"
                 raise RecipeError(msg)
+            if index >= merged:  # written here: overrides what a merge brought in
+                explicit.add(key)
             mapping[key] = _build(value_node, constructor, source)
             mapping.lines[key] = line
         return mapping

@@ -74,6 +74,7 @@ _TYPE_NAMES = {
     "number": "a number",
     "list[str]": "a list of texts",
     "str|list[str]": "a text or a list of texts",
+    "name": "a name (text or number)",
     "fields": '"all" or a list of site numbers',
     "mapping": "a mapping of keys to values",
     "any": "anything",
@@ -95,6 +96,8 @@ def _is_type(value: Any, kind: Any) -> bool:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind == "str|list[str]":
         return isinstance(value, str) or _is_type(value, "list[str]")
+    if kind == "name":  # numeric barcodes: profiling-recipe reads them with str()
+        return isinstance(value, str) or _is_type(value, "int")
     if kind == "fields":
         return value == "all" or (
             isinstance(value, list) and all(isinstance(v, int | str) for v in value)
@@ -192,8 +195,8 @@ PIPELINE_SPEC: dict[str, Any] = {
     "quality_control": "any",
     "options": {"compression": "str", "float_format": "str", "samples": "str"},
 }
-BATCH_SPEC: dict[str, Any] = {"batch": "str", "plates": "any", "process": "bool"}
-PLATE_SPEC: dict[str, Any] = {"name": "str", "process": "bool"}
+BATCH_SPEC: dict[str, Any] = {"batch": "name", "plates": "any", "process": "bool"}
+PLATE_SPEC: dict[str, Any] = {"name": "name", "process": "bool"}
 NEGCON = "Metadata_control_type == 'negcon'"
 
 
@@ -287,7 +290,7 @@ def _profiling_recipe(
         )
         if "batch" not in batch_doc:
             raise where.fail(batch_doc.line, "a batch document needs 'batch: <batch name>'")
-        batch = batch_doc["batch"]
+        batch = str(batch_doc["batch"])
         if not batch_doc.get("process", True):
             continue
         plate_list = batch_doc.get("plates")
@@ -581,7 +584,7 @@ AGGREGATE_KEYS: dict[str, Any] = {
 }
 #: parameters the runner fills from ``inputs`` (not step keys)
 _RUNNER_PARAMS = {"profiles", "platemap", "external_metadata", "memory_limit"}
-_SOURCE_KEYS = {"path": "str", "batch": "str", "plate": "str", "platemap": "str"}
+_SOURCE_KEYS = {"path": "str", "batch": "name", "plate": "name", "platemap": "str"}
 
 
 def op_parameters(op: str) -> dict[str, inspect.Parameter]:
@@ -658,8 +661,8 @@ def _expand_sources(where: _Where, inputs: LineDict, ws: Path) -> list[dict[str,
             batch, plate = _plate_from_path(text)
             item = {
                 "path": text,
-                "batch": entry.get("batch", batch),
-                "plate": entry.get("plate", plate),
+                "batch": str(entry.get("batch", batch)),
+                "plate": str(entry.get("plate", plate)),
                 "line": line,
                 "platemap": entry.get("platemap"),
             }

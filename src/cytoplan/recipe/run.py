@@ -573,6 +573,7 @@ def _run_task(
 ) -> None:
     started = datetime.now(UTC)
     clock = time.perf_counter()
+    store.invalidate(out.path for out in task.outputs)  # files are replaced one by one
     base = _settings_temp()
     with tempfile.TemporaryDirectory(dir=base, prefix="cytoplan-staging-") as staging:
         frame = _compute(

@@ -105,6 +105,10 @@ class OutputStore:
         """Delete temporary files a killed run left beside these outputs."""
         raise NotImplementedError
 
+    def invalidate(self, locations: Iterable[Location]) -> None:
+        """Before a step replaces these outputs: forget their manifests, so that a step
+        stopped between two of its files leaves no new file beside an old manifest."""
+
     def prefetch(self, locations: Iterable[Location]) -> None:
         """Read the manifests of these outputs at once (remote stores; a cache)."""
 
@@ -148,6 +152,10 @@ class LocalStore(OutputStore):
 
     def publish(self, location: Location, manifest: dict[str, Any]) -> None:
         write_manifest(location, manifest)
+
+    def invalidate(self, locations: Iterable[Location]) -> None:
+        for location in locations:
+            manifest_path(location).unlink(missing_ok=True)
 
     def remove_stale(self, locations: Iterable[Location]) -> None:
         for location in locations:
