@@ -430,3 +430,50 @@ def test_a_step_stopped_between_its_files_leaves_no_new_file_beside_an_old_manif
     (out / "gctdir" / f"{BATCH}.gct").rmdir()
     report = run_recipe(changed, output_dir=out)  # the stopped step runs again
     assert "feature_selected" in {r.task.step.name for r in report.results if r.status == "ran"}
+
+
+def test_batches_sharing_plate_names_keep_their_own_rows(tmp_path: Path) -> None:
+    from .conftest import PROFILING_RECIPE
+
+    workspace = tmp_path / "workspace"
+    shutil.copytree(WORKSPACE, workspace, ignore=shutil.ignore_patterns("profiles*"))
+    for folder in ("backend", "metadata/platemaps"):
+        shutil.copytree(workspace / folder / BATCH, workspace / folder / "Batch2")
+    text = PROFILING_RECIPE.read_text().replace("level: batch", "level: all", 1)
+    second = text[text.rindex("---") :].replace(f"batch: {BATCH}", "batch: Batch2")
+    recipe = tmp_path / "two_batches.yml"
+    recipe.write_text(text + "\n" + second)
+    run_recipe(recipe, workspace=workspace, output_dir=tmp_path / "o" / "profiles")
+    stem = "_normalized_feature_select_all.csv.gz"
+    aggregated = pl.read_csv(
+        tmp_path / "o" / "profiles" / BATCH / "BR00000001" / "BR00000001.csv.gz"
+    )
+    for batch in (BATCH, "Batch2"):
+        own = pl.read_csv(tmp_path / "o" / "profiles" / batch / "BR00000001" / f"BR00000001{stem}")
+        assert own.height == aggregated.height  # not the other batch's rows too
+        stacked = pl.read_csv(tmp_path / "o" / "gct" / batch / f"{batch}{stem}")
+        assert stacked.height == 2 * aggregated.height
+        assert stacked["Metadata_batch"].unique().to_list() == [batch]
+
+
+def test_a_cytoplan_step_across_batches_sharing_plate_names_is_refused(
+    cytoplan_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    from cytoplan.exceptions import RecipeError
+
+    _, out = cytoplan_run
+    plate = f"{BATCH}/BR00000001/BR00000001_augmented.parquet"
+    recipe = tmp_path / "same_plates.yml"
+    recipe.write_text(
+        "version: 1\n"
+        f"workspace: {out}\n"
+        "inputs:\n"
+        "  single_cells:\n"
+        f"    - {{path: {plate}, batch: B1}}\n"
+        f"    - {{path: {plate}, batch: B2}}\n"
+        "steps:\n"
+        "  together: {op: feature_select, level: all, operations: [variance_threshold]}\n"
+    )
+    with pytest.raises(RecipeError, match=r"share plate names \(BR00000001\)"):
+        run_recipe(recipe, output_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.parquet"))

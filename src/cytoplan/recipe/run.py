@@ -152,6 +152,15 @@ def _resolve(recipe: Recipe, template: str, **names: str | None) -> Location:
 def _step_outputs(
     recipe: Recipe, step: Step, batch: str | None, plates: list[PlateInput]
 ) -> list[OutputFile]:
+    names = [plate.plate for plate in plates]
+    if step.batch_column is None and len(set(names)) < len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        msg = (
+            f"step {step.name} (recipe line {step.line}) puts together batches that share "
+            f"plate names ({', '.join(repeated)}) and its rows carry no batch column to tell "
+            "them apart; give the plates distinct names or run the step at level: batch"
+        )
+        raise RecipeError(msg)
     outputs: list[OutputFile] = []
     if step.output is not None:
         for plate in plates:
@@ -521,8 +530,13 @@ def _normalize_with_saved_statistics(
 
 
 def _subset(frame: pl.LazyFrame, out: OutputFile, task: Task) -> pl.LazyFrame:
-    column = task.step.batch_column
-    if out.kind == "plate" and column and column in frame.collect_schema():
+    column = task.step.batch_column or ""
+    has_batch = bool(column) and column in frame.collect_schema()
+    batches = {plate.batch for plate in task.plates}
+    if has_batch and out.batch is not None and len(batches) > 1:
+        # two batches may hold plates of the same name: a batch's file is its own rows
+        frame = frame.filter(pl.col(column) == out.batch)
+    if out.kind == "plate" and has_batch:
         frame = frame.drop(column)
     if len(out.plates) == len(task.plates):
         return frame
