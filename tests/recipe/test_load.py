@@ -278,9 +278,12 @@ def test_perform_false_and_min_cells(tmp_path: Path) -> None:
         "feature_select",
     ]
     assert recipe.step("normalize").params["reference"] == "Metadata_Object_Count >= 5"
-    broken = text.replace("normalize:\n  perform: true", "normalize:\n  perform: false")
-    with pytest.raises(RecipeError, match=r"feature_select reads normalize's output"):
-        load_recipe(_write(tmp_path, broken, "b.yml"), workspace=WORKSPACE)
+    # a section switched off leaves the next one to read its files of an earlier run
+    later = text.replace("normalize:\n  perform: true", "normalize:\n  perform: false")
+    selected = load_recipe(_write(tmp_path, later, "b.yml"), workspace=WORKSPACE)
+    step = selected.step("feature_select")
+    assert step.input is None
+    assert step.input_file == "{batch}/{plate}/{plate}_normalized.csv.gz"
 
 
 def test_merge_keys_and_numeric_plate_names_load_as_in_profiling_recipe(tmp_path: Path) -> None:

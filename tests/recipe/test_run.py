@@ -477,3 +477,34 @@ def test_a_cytoplan_step_across_batches_sharing_plate_names_is_refused(
     with pytest.raises(RecipeError, match=r"share plate names \(BR00000001\)"):
         run_recipe(recipe, output_dir=tmp_path / "o")
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.parquet"))
+
+
+def test_sections_switched_off_read_the_files_of_an_earlier_run(
+    profiling_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    from cytoplan.exceptions import RecipeError
+
+    from .conftest import PROFILING_RECIPE
+
+    _, done = profiling_run
+    out = tmp_path / "profiles"
+    shutil.copytree(done, out)
+    first = out / BATCH / "BR00000001"
+    augmented = first / "BR00000001_augmented.csv.gz"
+    before = augmented.read_bytes()
+    augmented.with_name(augmented.name + MANIFEST).unlink()  # annotate must run again
+    off = PROFILING_RECIPE.read_text().replace(
+        "aggregate:\n  perform: true", "aggregate:\n  perform: false", 1
+    )
+    recipe = tmp_path / "no_aggregate.yml"
+    recipe.write_text(off)
+    report = run_recipe(recipe, workspace=WORKSPACE, output_dir=out)
+    ran = [r.task.label for r in report.results if r.status == "ran"]
+    assert f"annotate {BATCH}/BR00000001" in ran
+    assert augmented.read_bytes() == before  # read the level-3 file, not the single cells
+    used = json.loads(augmented.with_name(augmented.name + MANIFEST).read_text())["inputs"][0]
+    assert used["role"] == "profiles" and used["path"].endswith("BR00000001.csv.gz")
+    (first / "BR00000001.csv.gz").unlink()
+    augmented.with_name(augmented.name + MANIFEST).unlink()
+    with pytest.raises(RecipeError, match=r"switched off with perform: false.*does not exist"):
+        run_recipe(recipe, workspace=WORKSPACE, output_dir=out)

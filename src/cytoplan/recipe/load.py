@@ -404,12 +404,15 @@ def _profiling_recipe(
                 op="annotate",
                 level="plate",
                 input="aggregate" if steps else None,
+                input_file=None if steps else per_plate + ext,
                 output=per_plate + "_augmented" + ext,
                 params=params,
                 section={"annotate": _as_plain(ann), "platemap_well_column": well_column},
                 line=pipeline.line_of("annotate"),
             )
         )
+    # a section switched off (perform: false) leaves its files of an earlier run to read
+    annotated = any(s.name == "annotate" for s in steps)
     for key, suffix, base in (
         ("normalize", "_normalized", samples),
         ("normalize_negcon", "_normalized_negcon", NEGCON),
@@ -421,7 +424,8 @@ def _profiling_recipe(
                 name=key,
                 op="normalize",
                 level="plate",
-                input="annotate" if any(s.name == "annotate" for s in steps) else None,
+                input="annotate" if annotated else None,
+                input_file=None if annotated else per_plate + "_augmented" + ext,
                 output=per_plate + suffix + ext,
                 params={
                     "method": norm.get("method", "mad_robustize"),
@@ -441,9 +445,7 @@ def _profiling_recipe(
     ):
         if (fs := section(key)) is None:
             continue
-        if not any(s.name == source_step for s in steps):
-            msg = f"{key} reads {source_step}'s output; set {source_step}.perform: true"
-            raise where.fail(pipeline.line_of(key), msg)
+        normalized = any(s.name == source_step for s in steps)
         level = fs.get("level", "plate")
         stem = f"_normalized_feature_select{infix}_{level}"
         gct = None
@@ -456,7 +458,8 @@ def _profiling_recipe(
                 name=key,
                 op="feature_select",
                 level=level,
-                input=source_step,
+                input=source_step if normalized else None,
+                input_file=None if normalized else per_plate + "_normalized" + infix + ext,
                 output=per_plate + stem + ext,
                 stacked=stacked,
                 gct=gct,

@@ -102,6 +102,11 @@ class Step:
         Path template of the stacked result of a batch/all-level step (``{batch}``).
     gct : str or None
         Path template of a GCT file of the stacked result.
+    input_file : str or None
+        With no ``input`` step: a per-plate path template, relative to the output
+        folder, of the table to read (the file a step switched off with
+        ``perform: false`` wrote in an earlier run, as profiling-recipe reads it);
+        None reads the plates' single cells.
     batch_column : str or None
         Batch/all-level steps: a metadata column holding each plate's batch,
         added to the stacked input (profiling-recipe adds ``Metadata_batch``);
@@ -134,6 +139,7 @@ class Step:
     output: str | None = None
     stacked: str | None = None
     gct: str | None = None
+    input_file: str | None = None
     batch_column: str | None = None
     statistics: str | None = None
     save_statistics: str | None = None

@@ -205,6 +205,8 @@ def _step_outputs(
 def _input_files(
     recipe: Recipe, step: Step, plates: list[PlateInput], made: dict[str, dict[str, list[Location]]]
 ) -> list[Location]:
+    if step.input is None and step.input_file is not None:
+        return [_earlier_file(recipe, step, plate) for plate in plates]
     if step.input is None:
         return [p.source for p in plates]
     produced = made[step.input]
@@ -222,6 +224,20 @@ def _input_files(
         )
         raise RecipeError(msg)
     return list(dict.fromkeys(files))
+
+
+def _earlier_file(recipe: Recipe, step: Step, plate: PlateInput) -> Location:
+    """The file of an earlier level that ``step`` reads for ``plate`` (``input_file``)."""
+    assert step.input_file is not None
+    path = _resolve(recipe, step.input_file, batch=plate.batch, plate=plate.plate)
+    if isinstance(path, Path) and not path.is_file():
+        msg = (
+            f"{recipe.path}:{step.line}: step {step.name} reads {str(path)!r}, the output of "
+            "a step switched off with perform: false, and it does not exist; switch that "
+            "step on or write the file first"
+        )
+        raise RecipeError(msg)
+    return path
 
 
 def plan(recipe: Recipe) -> list[Task]:
@@ -305,7 +321,8 @@ def _side_inputs(task: Task) -> list[tuple[str, Location]]:
 
 
 def _inputs_info(recipe: Recipe, task: Task, store: OutputStore) -> list[dict[str, Any]]:
-    role = "single_cells" if task.step.input is None else "profiles"
+    earlier_level = task.step.input is not None or task.step.input_file is not None
+    role = "profiles" if earlier_level else "single_cells"
     entries: list[tuple[str, Location]] = [(role, p) for p in task.inputs]
     entries += _side_inputs(task)
     infos = []
@@ -383,7 +400,7 @@ def _scan_inputs(
     frames: list[pl.LazyFrame] = []
     per_plate = len(task.inputs) == len(task.plates)
     for index, source in enumerate(task.inputs):
-        if store is not None and task.step.input is not None and store.owns(source):
+        if store is not None and (task.step.input or task.step.input_file) and store.owns(source):
             source = store.readable(source)  # a previous level: the staged or fetched copy
         text = str(source)
         needs_staging = task.step.op == "aggregate" and (
