@@ -196,6 +196,31 @@ def test_cytoplan_wrong_parameter_type(tmp_path: Path) -> None:
         load_recipe(path)
 
 
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            "    op: normalize\n    method: mad_robustise\n",
+            r"unknown 'mad_robustise' \(did you mean 'mad_robustize'\?\)",
+        ),
+        (
+            "    op: feature_select\n    operations: [variance_treshold]\n",
+            r"operations: unknown 'variance_treshold' \(did you mean 'variance_threshold'",
+        ),
+        ("    op: consensus\n    method: mode\n", r"consensus parameter method: unknown 'mode'"),
+        ("    op: normalize\n    spherize_method: zca\n", r"spherize_method: unknown 'zca'"),
+    ],
+)
+def test_cytoplan_unknown_choices_fail_when_the_recipe_loads(
+    tmp_path: Path, step: str, message: str
+) -> None:
+    path = _write(tmp_path, _cytoplan_text("  a:\n" + step))
+    with pytest.raises(RecipeError, match=rf"recipe.yml:10: .*{message}"):
+        load_recipe(path)
+    upper = _write(tmp_path, _cytoplan_text("  a:\n    op: normalize\n    method: Standardize\n"))
+    assert load_recipe(upper).step("a").params["method"] == "Standardize"  # as in Python
+
+
 def test_cytoplan_input_must_be_an_earlier_step(tmp_path: Path) -> None:
     path = _write(
         tmp_path, _cytoplan_text("  a: {op: aggregate}\n  b:\n    op: normalize\n    input: c\n")

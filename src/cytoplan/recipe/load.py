@@ -628,6 +628,37 @@ def _check_param(
     if not ok:
         msg = f"{op} parameter {name} must be {want}, not {value!r}"
         raise where.fail(line, msg)
+    allowed = _choices().get((op, name))
+    if allowed is not None:
+        fold = name != "spherize_method"  # the others are case-insensitive, as in Python
+        known = {choice.lower() if fold else choice: choice for choice in allowed}
+        for item in [value] if isinstance(value, str) else list(value):
+            text = str(item).lower() if fold else str(item)
+            if not isinstance(item, str) or text not in known:
+                close = difflib.get_close_matches(text, list(known), n=1)
+                hint = f" (did you mean {known[close[0]]!r}?)" if close else ""
+                msg = (
+                    f"{op} parameter {name}: unknown {item!r}{hint}; "
+                    f"choose from {', '.join(allowed)}"
+                )
+                raise where.fail(line, msg)
+
+
+def _choices() -> dict[tuple[str, str], tuple[str, ...]]:
+    """Parameters whose values come from a fixed list: checked when the recipe loads,
+    not when its step runs after the earlier ones."""
+    from cytoplan.ops.feature_select import OPERATIONS
+    from cytoplan.ops.normalize import METHODS
+
+    return {
+        ("aggregate", "method"): ("median", "mean"),
+        ("normalize", "method"): tuple(METHODS),
+        ("normalize", "spherize_method"): ("PCA", "ZCA", "PCA-cor", "ZCA-cor"),
+        ("feature_select", "operations"): OPERATIONS,
+        ("feature_select", "corr_method"): ("pearson", "spearman", "kendall"),
+        ("consensus", "method"): ("median", "mean", "modz"),
+        ("consensus", "modz_method"): ("spearman", "pearson"),
+    }
 
 
 def _plate_from_path(path: str) -> tuple[str, str]:
