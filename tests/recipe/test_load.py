@@ -336,3 +336,12 @@ def test_merge_keys_and_numeric_plate_names_load_as_in_profiling_recipe(tmp_path
     numeric = _profiling_with(tmp_path, "- name: BR00000002", "- name: 1086292104")
     plates = [plate.plate for plate in load_recipe(numeric, workspace=workspace).plates]
     assert plates == ["BR00000001", "1086292104"]
+
+
+def test_a_loaded_recipe_keeps_its_folders() -> None:
+    from cytoplan.exceptions import ParameterError
+    from cytoplan.recipe import run_recipe
+
+    recipe = load_recipe(PROFILING_RECIPE, workspace=WORKSPACE)
+    with pytest.raises(ParameterError, match="pass them to load_recipe"):
+        run_recipe(recipe, output_dir="elsewhere")

@@ -46,7 +46,7 @@ from typing import Any
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError, RecipeError
+from cytoplan.exceptions import CytoplanError, ParameterError, RecipeError
 from cytoplan.recipe.load import load_recipe
 from cytoplan.recipe.model import PlateInput, Recipe, Step
 from cytoplan.recipe.provenance import checksum, package_versions
@@ -733,6 +733,12 @@ def run_recipe(
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, workspace=workspace, output_dir=output_dir)
+    elif workspace is not None or output_dir is not None:
+        msg = (
+            "workspace and output_dir apply when a recipe is loaded: pass them to "
+            "load_recipe(), or give run_recipe() the recipe's path"
+        )
+        raise ParameterError(msg)
     say = log or (lambda _line: None)
     for warning in recipe.warnings:
         say(f"warning: {warning}")
