@@ -99,7 +99,7 @@ def aggregate(
         features = infer_cp_features(population_df, image_features=image_features)
     names = as_list(features)
     _require(population_df, names)
-    groups, codes = _groups(population_df, keys)
+    groups, observed, codes = _groups(population_df, keys)
     # a feature that is also a stratum stays a key (pycytominer fails on the duplicate)
     unique = [name for name in dict.fromkeys(names) if name not in keys]
     values = population_df.loc[:, unique]
@@ -127,12 +127,15 @@ def aggregate(
             object_count=compute_object_count,
             object_feature=_OBJECT,
         ).collect()
-    parts = [groups.take(result[_GROUP].to_numpy()).reset_index(drop=True)]
+    seen = groups[observed].reset_index(drop=True)  # what the group numbers index
+    parts = [seen.take(result[_GROUP].to_numpy()).reset_index(drop=True)]
     if compute_object_count:
         parts.append(_object_counts(result[OBJECT_COUNT], parts[0]))
     profiles = result.select(internal).to_pandas().set_axis(unique, axis="columns")
     parts.append(profiles.loc[:, [name for name in names if name not in keys]])
     out = pd.concat(parts, axis="columns")
+    if not observed.all():  # pandas < 3 keeps empty categories as rows of NaN
+        out = groups.merge(out, on=keys, how="left", sort=False)
     # aggregated image and object numbers do not make sense (pycytominer drops them)
     return out.loc[:, [name not in _DROPPED for name in out.columns]]
 
@@ -145,16 +148,18 @@ def _require(df: pd.DataFrame, names: list[Any]) -> None:
         raise KeyError(msg)
 
 
-def _groups(df: pd.DataFrame, keys: list[Any]) -> tuple[pd.DataFrame, np.ndarray]:
-    """The groups of ``df`` by ``keys`` as pandas orders them, and each row's group number.
+def _groups(df: pd.DataFrame, keys: list[Any]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The groups of ``df`` by ``keys`` as pandas orders them, which of them have rows,
+    and each row's number among the groups that have rows.
 
     pandas' group-by (``dropna=False``) decides the order (categories in category order,
     mixed-type objects, nulls last) and the key dtypes (nullable integers stay ``Int64``);
     the engine only aggregates per group number.
     """
     grouped = df.loc[:, keys].groupby(keys, dropna=False)
-    groups = grouped.size().index.to_frame(index=False)
-    return groups, grouped.ngroup().to_numpy()
+    sizes = grouped.size()  # pandas < 3 also lists categories without rows (observed=False)
+    groups = sizes.index.to_frame(index=False)
+    return groups, sizes.to_numpy() > 0, grouped.ngroup().to_numpy()
 
 
 def _object_counts(counts: pl.Series, groups: pd.DataFrame) -> pd.Series:
