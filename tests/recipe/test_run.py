@@ -508,3 +508,21 @@ def test_sections_switched_off_read_the_files_of_an_earlier_run(
     augmented.with_name(augmented.name + MANIFEST).unlink()
     with pytest.raises(RecipeError, match=r"switched off with perform: false.*does not exist"):
         run_recipe(recipe, workspace=WORKSPACE, output_dir=out)
+
+
+def test_changing_samples_reruns_only_what_uses_them(
+    profiling_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    from .conftest import PROFILING_RECIPE
+
+    _, done = profiling_run
+    out = tmp_path / "profiles"
+    shutil.copytree(done, out)
+    changed = tmp_path / "samples.yml"
+    text = PROFILING_RECIPE.read_text()
+    assert "  samples: all\n" in text
+    changed.write_text(text.replace("  samples: all\n", "  samples: Metadata_Well != 'Z99'\n"))
+    report = run_recipe(changed, workspace=WORKSPACE, output_dir=out)
+    ran = {r.task.step.name for r in report.results if r.status == "ran"}
+    # normalize and what follows it re-run; the negcon sections do not use samples
+    assert ran == {"normalize", "feature_select"}

@@ -209,6 +209,15 @@ def _as_plain(value: Any) -> Any:
     return value
 
 
+def _options_used(options: LineDict, *, samples: bool) -> dict[str, Any]:
+    """The ``options`` a section's output depends on (its re-run fingerprint): the
+    output format always, ``samples`` only where it picks the reference rows."""
+    used = dict(_as_plain(options))
+    if not samples:
+        used.pop("samples", None)
+    return used
+
+
 def _samples(base: str, min_cells: int) -> str | None:
     parts = [] if base == "all" else [base]
     if min_cells > 1:
@@ -435,7 +444,10 @@ def _profiling_recipe(
                 features=_as_plain(norm.get("features", "infer")),
                 compartments=compartments,
                 image_features=bool(norm.get("image_features", False)),
-                section={key: _as_plain(norm), "options": _as_plain(options)},
+                section={
+                    key: _as_plain(norm),
+                    "options": _options_used(options, samples=key == "normalize"),
+                },
                 line=pipeline.line_of(key),
             )
         )
@@ -480,7 +492,7 @@ def _profiling_recipe(
                 features=_as_plain(fs.get("features", "infer")),
                 compartments=compartments,
                 image_features=bool(fs.get("image_features", False)),
-                section={key: _as_plain(fs), "options": _as_plain(options)},
+                section={key: _as_plain(fs), "options": _options_used(options, samples=False)},
                 line=pipeline.line_of(key),
             )
         )
