@@ -479,25 +479,33 @@ def test_a_cytoplan_step_across_batches_sharing_plate_names_is_refused(
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.parquet"))
 
 
+def _profiling_variant(
+    profiling_run: tuple[RunReport, Path], tmp_path: Path, old: str, new: str
+) -> tuple[Path, Path]:
+    """A copy of the profiling-recipe run's outputs, and the recipe with ``old`` → ``new``."""
+    from .conftest import PROFILING_RECIPE
+
+    out = tmp_path / "profiles"
+    shutil.copytree(profiling_run[1], out)
+    text = PROFILING_RECIPE.read_text()
+    assert old in text
+    recipe = tmp_path / "variant.yml"
+    recipe.write_text(text.replace(old, new, 1))
+    return recipe, out
+
+
 def test_sections_switched_off_read_the_files_of_an_earlier_run(
     profiling_run: tuple[RunReport, Path], tmp_path: Path
 ) -> None:
     from cytoplan.exceptions import RecipeError
 
-    from .conftest import PROFILING_RECIPE
-
-    _, done = profiling_run
-    out = tmp_path / "profiles"
-    shutil.copytree(done, out)
+    recipe, out = _profiling_variant(
+        profiling_run, tmp_path, "aggregate:\n  perform: true", "aggregate:\n  perform: false"
+    )
     first = out / BATCH / "BR00000001"
     augmented = first / "BR00000001_augmented.csv.gz"
     before = augmented.read_bytes()
     augmented.with_name(augmented.name + MANIFEST).unlink()  # annotate must run again
-    off = PROFILING_RECIPE.read_text().replace(
-        "aggregate:\n  perform: true", "aggregate:\n  perform: false", 1
-    )
-    recipe = tmp_path / "no_aggregate.yml"
-    recipe.write_text(off)
     report = run_recipe(recipe, workspace=WORKSPACE, output_dir=out)
     ran = [r.task.label for r in report.results if r.status == "ran"]
     assert f"annotate {BATCH}/BR00000001" in ran
@@ -513,16 +521,10 @@ def test_sections_switched_off_read_the_files_of_an_earlier_run(
 def test_changing_samples_reruns_only_what_uses_them(
     profiling_run: tuple[RunReport, Path], tmp_path: Path
 ) -> None:
-    from .conftest import PROFILING_RECIPE
-
-    _, done = profiling_run
-    out = tmp_path / "profiles"
-    shutil.copytree(done, out)
-    changed = tmp_path / "samples.yml"
-    text = PROFILING_RECIPE.read_text()
-    assert "  samples: all\n" in text
-    changed.write_text(text.replace("  samples: all\n", "  samples: Metadata_Well != 'Z99'\n"))
-    report = run_recipe(changed, workspace=WORKSPACE, output_dir=out)
+    recipe, out = _profiling_variant(
+        profiling_run, tmp_path, "  samples: all\n", "  samples: Metadata_Well != 'Z99'\n"
+    )
+    report = run_recipe(recipe, workspace=WORKSPACE, output_dir=out)
     ran = {r.task.step.name for r in report.results if r.status == "ran"}
     # normalize and what follows it re-run; the negcon sections do not use samples
     assert ran == {"normalize", "feature_select"}
