@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, TypeVar, cast
 
 import polars as pl
 
-from cytoplan.exceptions import SourceError
+from cytoplan.exceptions import SourceError, type_name
 from cytoplan.ops import aggregate as _aggregate
 from cytoplan.ops import annotate as _annotate
 from cytoplan.ops import consensus as _consensus
@@ -87,7 +87,7 @@ def _require_path(source: object) -> None:
     items = source if isinstance(source, list | tuple) else [source]
     if items and all(isinstance(item, str | os.PathLike) for item in items):
         return
-    kind = f"{type(source).__module__.split('.')[0]}.{type(source).__name__}"
+    kind = type_name(source)
     msg = f"expected a polars DataFrame or LazyFrame, or a path or URL; got a {kind}"
     if kind.startswith("pandas."):
         msg += (

@@ -28,6 +28,7 @@ __all__ = [
     "StatisticsError",
     "first_paragraph",
     "is_bad_value",
+    "type_name",
 ]
 
 
@@ -127,3 +128,13 @@ def first_paragraph(text: str) -> str:
     'could not parse `x` as dtype `f64`'
     """
     return text.strip().split("\n\n", 1)[0].strip()
+
+
+def type_name(value: object) -> str:
+    """``package.Class`` of a value, for messages about an argument of the wrong type.
+
+    >>> type_name(3), type_name(ValueError())
+    ('builtins.int', 'builtins.ValueError')
+    """
+    kind = type(value)
+    return f"{kind.__module__.split('.')[0]}.{kind.__name__}"

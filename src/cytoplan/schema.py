@@ -136,8 +136,9 @@ def feature_columns(
     """
     schema = schema_of(frame)
     if spec is None:
-        if strict:
-            _require_numeric_prefixed(schema, compartments)
+        if strict:  # a text compartment column is a feature pycytominer takes: never skip it
+            prefixes = tuple(f"{name}_" for name in compartments)
+            require_numeric(schema, [n for n in schema.names() if n.startswith(prefixes)])
         selector = features(compartments)
         if include_image:
             selector = selector | image_features()
@@ -152,27 +153,6 @@ def feature_columns(
         raise SchemaError(msg)
     require_numeric(schema, names)
     return names
-
-
-def _require_numeric_prefixed(schema: pl.Schema, compartments: Iterable[str]) -> None:
-    """A compartment's column that is not numeric is an error, not a column left out.
-
-    pycytominer takes every column with a compartment prefix as a feature; leaving a
-    text one out (a CSV column with a stray ``#DIV/0!``) would drop it silently.
-    """
-    prefixes = tuple(f"{name}_" for name in compartments)
-    textual = [
-        f"{name} ({dtype})"
-        for name, dtype in schema.items()
-        if name.startswith(prefixes) and not dtype.is_numeric()
-    ]
-    if textual:
-        msg = (
-            f"feature column(s) are not numeric: {', '.join(textual[:5])}"
-            f"{f' and {len(textual) - 5} more' if len(textual) > 5 else ''}; "
-            "fix or cast them, or name the features to use explicitly"
-        )
-        raise SchemaError(msg)
 
 
 def metadata_columns(frame: pl.LazyFrame | pl.DataFrame | pl.Schema) -> list[str]:
@@ -220,7 +200,11 @@ def require_numeric(frame: pl.LazyFrame | pl.DataFrame | pl.Schema, names: Itera
     schema = schema_of(frame)
     bad = [f"{name} ({schema[name]})" for name in names if not schema[name].is_numeric()]
     if bad:
-        msg = f"feature column(s) are not numeric: {', '.join(bad)}"
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        msg = (
+            f"feature column(s) are not numeric: {', '.join(bad[:5])}{more}; "
+            "fix or cast them, or name the features to use explicitly"
+        )
         raise SchemaError(msg)
 
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
 import polars as pl
 
-from cytoplan.exceptions import ColumnNotFoundError, ParameterError, SchemaError
+from cytoplan.exceptions import ColumnNotFoundError, ParameterError, SchemaError, type_name
 from cytoplan.ops._params import check_choice, reject
 from cytoplan.schema import (
     feature_columns,
@@ -134,7 +134,7 @@ def restrict_to_subset(lf: pl.LazyFrame, subset: pl.LazyFrame | pl.DataFrame) ->
     Keys whose dtypes differ are compared as strings.
     """
     if not isinstance(subset, pl.LazyFrame | pl.DataFrame):
-        kind = f"{type(subset).__module__.split('.')[0]}.{type(subset).__name__}"
+        kind = type_name(subset)
         msg = f"subset must be a polars DataFrame or LazyFrame of key columns, got a {kind}"
         if kind.startswith("pandas."):
             msg += ": pass polars.from_pandas(subset)"

@@ -32,7 +32,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cytoplan.ops._normalizer import Normalizer
 from cytoplan.ops._params import check_choice, reject
@@ -174,20 +174,15 @@ def normalize(
     [-0.4, 0.0, 1.6]
     """
     if isinstance(method, Normalizer):
-        options = {
-            "features": (features, None),
-            "mad_robustize_epsilon": (mad_robustize_epsilon, 1e-18),
-            "spherize_method": (spherize_method, "ZCA-cor"),
-            "spherize_center": (spherize_center, True),
-            "spherize_epsilon": (spherize_epsilon, 1e-6),
-            "inverse_normal_n_quantiles": (inverse_normal_n_quantiles, 1000),
-            "memory_limit": (memory_limit, None),
-        }
-        given = [
-            name
-            for name, (value, default) in options.items()
-            if (value is not None if default is None else value != default)
-        ]
+        given = _options_given(
+            features=features,
+            mad_robustize_epsilon=mad_robustize_epsilon,
+            spherize_method=spherize_method,
+            spherize_center=spherize_center,
+            spherize_epsilon=spherize_epsilon,
+            inverse_normal_n_quantiles=inverse_normal_n_quantiles,
+            memory_limit=memory_limit,
+        )
         if given:
             reject(
                 "method",
@@ -208,3 +203,17 @@ def normalize(
             memory_limit=memory_limit,
         )
     return normalizer.fit(lf, reference=reference, by=by).transform(lf)
+
+
+def _options_given(**options: Any) -> list[str]:
+    """The names of the options that differ from :func:`normalize`'s defaults."""
+    import inspect
+
+    defaults = inspect.signature(normalize).parameters
+    given = []
+    for name, value in options.items():
+        default = defaults[name].default
+        # a selector or expression is never a default (and cannot be compared with ==)
+        if value is not default and (default is None or value != default):
+            given.append(name)
+    return given

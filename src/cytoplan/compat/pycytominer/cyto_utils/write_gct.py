@@ -3,8 +3,9 @@
 The file is pycytominer's pandas layout, written atomically. Values go through the
 transposed frame as pandas holds them, so the bytes are pycytominer's for every dtype
 (an integer feature beside float features is written ``1.0``, float32 values as their
-float64 text, nullable missing values as ``<NA>``); cytoplan's own
-:func:`cytoplan.io.gct.write_gct` writes each column in its own dtype instead.
+float64 text, nullable missing values as ``<NA>``). cytoplan's own
+:func:`cytoplan.io.gct.write_gct` applies the same widening to Polars frames, which
+have no pandas nullable dtypes to keep.
 """
 
 from __future__ import annotations
