@@ -345,3 +345,21 @@ def test_a_loaded_recipe_keeps_its_folders() -> None:
     recipe = load_recipe(PROFILING_RECIPE, workspace=WORKSPACE)
     with pytest.raises(ParameterError, match="pass them to load_recipe"):
         run_recipe(recipe, output_dir="elsewhere")
+
+
+@pytest.mark.parametrize(
+    ("level", "key", "template"),
+    [
+        ("batch", "stacked", "{batch}/{plate}_selected.parquet"),
+        ("all", "gct", "gct/{plate}.gct"),
+    ],
+)
+def test_cytoplan_plate_name_in_a_multi_plate_file_is_an_error(
+    tmp_path: Path, level: str, key: str, template: str
+) -> None:
+    step = f"  a:\n    op: feature_select\n    level: {level}\n    {key}: '{template}'\n"
+    path = _write(tmp_path, _cytoplan_text(step))
+    with pytest.raises(RecipeError, match=rf"recipe.yml:11: step a: {key} .* uses \{{plate\}}"):
+        load_recipe(path)
+    plate_level = step.replace(f"level: {level}", "level: plate")
+    assert load_recipe(_write(tmp_path, _cytoplan_text(plate_level))).step("a").level == "plate"

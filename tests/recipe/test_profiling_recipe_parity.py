@@ -32,7 +32,7 @@ def _out(folder: Path, plate: str, suffix: str) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pycytominer.cyto_utils import output, write_gct
+    from pycytominer.cyto_utils import infer_cp_features, output, write_gct
     from pycytominer.cyto_utils.cells import SingleCells
 
     folder = tmp_path_factory.mktemp("pycytominer") / "profiles"
@@ -99,8 +99,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 .assign(Metadata_batch=BATCH)
                 .astype({"Metadata_Plate": str})
             )
+        # profiling-recipe's concat_dataframes: the metadata columns, then the features
+        stacked = pd.concat(normalized, ignore_index=True)
+        stacked = stacked[
+            infer_cp_features(stacked, metadata=True)
+            + infer_cp_features(stacked, image_features=True)
+        ]
         selected = pycytominer.feature_select(
-            profiles=pd.concat(normalized, ignore_index=True),
+            profiles=stacked,
             features="infer",
             image_features=True,
             operation=OPERATIONS,
@@ -219,7 +225,9 @@ def test_stacked_batch_table_and_gct(
             assert all(_same_metadata(a, b) for a, b in zip(row_mine, row_theirs, strict=True))
         assert ["batch", "nan"] + [BATCH] * 48 in mine
         return
-    assert mine[0] == theirs[0] and mine[0][-1] == "Metadata_batch"
+    assert mine[0] == theirs[0]
+    metadata = [c for c in mine[0] if c.startswith("Metadata_")]
+    assert metadata[-1] == "Metadata_batch" == mine[0][len(metadata) - 1]  # ends the block
     for row_mine, row_theirs in zip(mine[1:], theirs[1:], strict=True):
         for column, a, b in zip(mine[0], row_mine, row_theirs, strict=True):
             assert a == b or (column.startswith("Metadata_") and _same_metadata(a, b))

@@ -203,7 +203,7 @@ def test_explain_shows_remote_outputs(server: Any, remote_run: tuple[RunReport, 
     _, prefix = remote_run
     text = explain_recipe(_remote_recipe(server, prefix), plans=False)
     assert f"output    s3://{BUCKET}/{prefix}" in text
-    assert "consensus.parquet  (stacked, exists)" in text
+    assert "consensus.parquet  (stacked, up to date)" in text
     fresh = explain_recipe(_remote_recipe(server, "nothing-here"), plans=False)
     assert "consensus.parquet  (stacked, to write)" in fresh
 

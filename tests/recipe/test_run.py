@@ -195,6 +195,9 @@ def test_killed_run_leaves_no_partial_file_and_resumes(
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     written = _data_files(out)
+    # the killed run's lock file stays; the kernel released its lock, so it does not
+    # stop the next run, which removes it when done
+    assert written.pop(".cytoplan-run.lock") == b""
     assert 0 < len(written) < 13
     # no partial file under a final name: every one is complete and equals the clean
     # run's (a SIGKILL may leave a writer's temporary, which the next run removes)
@@ -218,6 +221,34 @@ def test_explain_runs_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "never").exists()
     recipe = load_recipe(CYTOPLAN_RECIPE)
     assert str(recipe.workspace) in text
+
+
+def test_explain_tells_up_to_date_from_stale_outputs(
+    cytoplan_run: tuple[RunReport, Path], tmp_path: Path
+) -> None:
+    from cytoplan.recipe import explain_recipe
+
+    _, out = cytoplan_run
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    text = explain_recipe(CYTOPLAN_RECIPE, output_dir=copy, plans=False)
+    assert "stale" not in text and "to write" not in text
+    assert text.count("up to date)") == text.count("   out  ") >= 10
+
+    aggregated = copy / BATCH / "BR00000001" / "BR00000001_aggregated.parquet"
+    pl.read_parquet(aggregated).head(3).write_parquet(aggregated)  # changed behind the run
+    (copy / "consensus.parquet").unlink()
+    states = {
+        line.split("  (")[0].split("out  ")[1]: line.split(", ", 1)[1].rstrip(")")
+        for line in explain_recipe(CYTOPLAN_RECIPE, output_dir=copy, plans=False).splitlines()
+        if line.strip().startswith("out ")
+    }
+    assert states[f"{BATCH}/BR00000001/BR00000001_aggregated.parquet"] == "stale, rewritten"
+    assert states[f"{BATCH}/BR00000002/BR00000002_aggregated.parquet"] == "up to date"
+    assert states["consensus.parquet"] == "to write"
+    report = run_recipe(CYTOPLAN_RECIPE, output_dir=copy)
+    ran = {r.task.label for r in report.results if r.status == "ran"}
+    assert f"aggregated {BATCH}/BR00000001" in ran and f"aggregated {BATCH}/BR00000002" not in ran
 
 
 def test_saved_statistics_are_recorded_and_can_be_reused(
@@ -528,3 +559,15 @@ def test_changing_samples_reruns_only_what_uses_them(
     ran = {r.task.step.name for r in report.results if r.status == "ran"}
     # normalize and what follows it re-run; the negcon sections do not use samples
     assert ran == {"normalize", "feature_select"}
+
+
+def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path: Path) -> None:
+    from cytoplan.recipe.store import exclusive_run
+
+    out = tmp_path / "out"
+    with exclusive_run(out):  # as a run in another process holds it
+        with pytest.raises(RecipeError, match="another cytoplan run is writing to"):
+            run_recipe(CYTOPLAN_RECIPE, output_dir=out)
+        assert [p.name for p in out.iterdir()] == [".cytoplan-run.lock"]  # nothing written
+    report = run_recipe(CYTOPLAN_RECIPE, output_dir=out)  # released: runs
+    assert {r.status for r in report.results} == {"ran"}

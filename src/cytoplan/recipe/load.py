@@ -939,6 +939,13 @@ def _cytoplan_recipe(
             raise where.fail(
                 body.line_of("gct"), f"step {name}: gct must be true, false or a path template"
             )
+        for key, template in (("stacked", stacked), ("gct", gct)):
+            if level != "plate" and isinstance(template, str) and "{plate}" in template:
+                msg = (
+                    f"step {name}: {key} {template!r} uses {{plate}}, but a level: {level} "
+                    "file holds several plates; name it with {batch} (or a fixed name)"
+                )
+                raise where.fail(body.line_of(key), msg)
         steps.append(
             Step(
                 name=name,

@@ -50,7 +50,13 @@ from cytoplan.exceptions import CytoplanError, ParameterError, RecipeError
 from cytoplan.recipe.load import load_recipe
 from cytoplan.recipe.model import PlateInput, Recipe, Step
 from cytoplan.recipe.provenance import checksum, package_versions
-from cytoplan.recipe.store import LocalStore, Location, OutputStore, open_store
+from cytoplan.recipe.store import (
+    LocalStore,
+    Location,
+    OutputStore,
+    exclusive_run,
+    open_store,
+)
 
 __all__ = ["OutputFile", "RunReport", "Task", "TaskResult", "explain_recipe", "plan", "run_recipe"]
 
@@ -419,11 +425,22 @@ def _scan_inputs(
                 frame = _empty_text_columns_as_float(frame)
             if task.step.batch_column and per_plate:
                 batch = pl.lit(task.plates[index].batch, dtype=pl.String)
-                frame = frame.with_columns(batch.alias(task.step.batch_column))
+                frame = _with_batch_column(frame, batch.alias(task.step.batch_column))
             frames.append(frame)
     if len(frames) == 1:
         return frames[0]
     return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _with_batch_column(frame: pl.LazyFrame, batch: pl.Expr) -> pl.LazyFrame:
+    """``frame`` with the batch column after its last ``Metadata_`` column.
+
+    That is where profiling-recipe's stacking (``concat_dataframes``: metadata
+    columns, then features) puts the ``Metadata_batch`` it assigns to each plate.
+    """
+    names = frame.collect_schema().names()
+    end = max((i + 1 for i, name in enumerate(names) if name.startswith("Metadata_")), default=0)
+    return frame.select(*names[:end], batch, *names[end:])
 
 
 def _empty_text_columns_as_float(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -744,7 +761,10 @@ def run_recipe(
         say(f"warning: {warning}")
     report = RunReport(recipe)
     tasks = plan(recipe)
-    with open_store(recipe.output_dir, recipe.output_options, _settings_temp()) as store:
+    with (
+        exclusive_run(recipe.output_dir),
+        open_store(recipe.output_dir, recipe.output_options, _settings_temp()) as store,
+    ):
         _remove_stale_temporaries(tasks, store)
         store.prefetch(out.path for task in tasks for out in task.outputs)
         for number, task in enumerate(tasks, 1):
@@ -796,6 +816,32 @@ def explain_recipe(recipe: Recipe | str | Path, *, plans: bool = True, **load_op
     return "\n".join(lines)
 
 
+def _output_states(recipe: Recipe, task: Task, store: OutputStore) -> dict[Location, str]:
+    """What a run would do with each output of ``task``, as ``run_recipe`` decides it.
+
+    ``up to date`` (skipped), ``stale`` (exists, but the recipe, an input or the file
+    changed: rewritten), ``to write`` (missing); with inputs not written yet, an
+    existing output is checked again once they are.
+    """
+    written = [store.exists(out.path) for out in task.outputs]
+    earlier = task.step.input is not None or task.step.input_file is not None
+    ready = all(
+        store.exists(p) if earlier and store.owns(p) else "://" in str(p) or Path(p).exists()
+        for p in task.inputs
+    )
+    if not ready:
+        return {
+            out.path: "exists, checked again after its inputs" if exists else "to write"
+            for out, exists in zip(task.outputs, written, strict=True)
+        }
+    fingerprint = _fingerprint(recipe, task, _inputs_info(recipe, task, store))
+    fresh = _up_to_date(task, fingerprint, store)  # a run rewrites all or none of them
+    return {
+        out.path: ("up to date" if fresh else "stale, rewritten") if exists else "to write"
+        for out, exists in zip(task.outputs, written, strict=True)
+    }
+
+
 def _explain_tasks(recipe: Recipe, store: OutputStore, lines: list[str], *, plans: bool) -> None:
     from cytoplan.api import scan
 
@@ -816,9 +862,9 @@ def _explain_tasks(recipe: Recipe, store: OutputStore, lines: list[str], *, plan
             lines.append(f"   in   {_display(recipe, source)}{state}")
         for role, side in _side_inputs(task):
             lines.append(f"   in   {_display(recipe, side)} ({role})")
+        states = _output_states(recipe, task, store)
         for out in task.outputs:
-            state = "exists" if store.exists(out.path) else "to write"
-            lines.append(f"   out  {_display(recipe, out.path)}  ({out.kind}, {state})")
+            lines.append(f"   out  {_display(recipe, out.path)}  ({out.kind}, {states[out.path]})")
         first = str(task.inputs[0])
         cheap = (
             "://" not in first

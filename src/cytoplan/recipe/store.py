@@ -40,11 +40,11 @@ import json
 import posixpath
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from cytoplan.exceptions import SourceError
+from cytoplan.exceptions import RecipeError, SourceError
 from cytoplan.io._atomic import remove_temporary
 from cytoplan.recipe.provenance import (
     MANIFEST_SUFFIX,
@@ -54,7 +54,15 @@ from cytoplan.recipe.provenance import (
     write_manifest,
 )
 
-__all__ = ["LocalStore", "Location", "OutputStore", "RemoteStore", "open_store"]
+__all__ = [
+    "RUN_LOCK",
+    "LocalStore",
+    "Location",
+    "OutputStore",
+    "RemoteStore",
+    "exclusive_run",
+    "open_store",
+]
 
 #: A local output file or an object URL.
 Location = Path | str
@@ -408,6 +416,52 @@ class RemoteStore(OutputStore):
 
     def close(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+
+
+#: Held by a run for its whole length, beside the outputs of a local output folder.
+RUN_LOCK = ".cytoplan-run.lock"
+
+
+@contextlib.contextmanager
+def exclusive_run(root: Path | str) -> Iterator[None]:
+    """Hold the output folder's run lock, or fail at once if another run holds it.
+
+    Two runs writing one folder would each replace the other's files and manifests
+    step by step. A remote (``s3://``) folder has no lock: runs on other machines
+    cannot be told apart there.
+
+    >>> import pathlib, tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> with exclusive_run(root):
+    ...     with exclusive_run(root):
+    ...         pass
+    Traceback (most recent call last):
+    cytoplan.exceptions.RecipeError: another cytoplan run is writing to ...
+    """
+    if _is_url(root):
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    folder = Path(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / RUN_LOCK
+    lock = FileLock(lock_path, timeout=0, thread_local=False, is_singleton=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        msg = (
+            f"another cytoplan run is writing to {str(folder)!r}; wait for it to finish "
+            "or give this run another output folder"
+        )
+        raise RecipeError(msg) from None
+    try:
+        yield
+    finally:
+        lock.release()
+        # no file left among the outputs. Not guarded: a run that opens the file in the
+        # instant before this unlink locks a file a third run no longer sees
+        lock_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
