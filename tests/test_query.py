@@ -13,6 +13,7 @@ FRAME = pl.DataFrame(
         "Metadata_Object_Count": [5, 1, 9, 2, 7],
         "Metadata_dose": [0.0, 1.5, 3.0, None, 10.0],
         "Metadata_odd name": ["a", "b", "c", "d", "e"],
+        "Metadata_conc": [1.0, float("nan"), 2.0, float("nan"), None],  # NaN is missing
     }
 )
 
@@ -31,6 +32,14 @@ QUERIES = [
     "Metadata_dose < 3",
     "`Metadata_odd name` == 'c'",
     "Metadata_Object_Count == -1 or Metadata_Object_Count == 9",
+    "Metadata_conc > 0",
+    "Metadata_conc != 1",
+    "not Metadata_conc > 1",
+    "Metadata_conc == Metadata_conc",
+    "Metadata_conc != Metadata_conc",
+    "Metadata_conc <= Metadata_dose",
+    "Metadata_conc in [1, 2]",
+    "Metadata_conc not in [1]",
 ]
 
 

@@ -15,9 +15,9 @@ text in cytoplan, so ``Metadata_Object_Count >= 10`` works on them too); text th
 is not a number equals no number (``Metadata_Plate != 0`` keeps every plate), and
 ordering it against one (``Metadata_Well > 3``) is an error, as in pandas. ``True``
 and ``False`` match boolean columns and their text spellings (``"True"``, ``"false"``).
-Missing values compare as pandas compares them: unequal to everything, so a row
-with a missing value is kept by ``!=`` and ``not in`` and dropped by every other
-comparison.
+Missing values (null, and NaN in a float column) compare as pandas compares them:
+unequal to everything, so a row with a missing value is kept by ``!=`` and
+``not in`` and dropped by every other comparison (``not x > 1`` keeps it).
 
 Anything else (function calls, arithmetic, ``@variables``) is refused with a
 :class:`~cytoplan.exceptions.CytoplanError` that names the offending part.
@@ -132,6 +132,23 @@ def _boolean_side(side: Any, other: Any) -> Any:
     if isinstance(side, bool) and isinstance(other, pl.Expr):
         return str(side).lower()
     return side
+
+
+def _nan_on_either_side(left: Any, right: Any) -> pl.Expr | None:
+    """Whether a compared value is NaN, for a column read as a number (compared with
+    a number, so already Float64) or compared with another column (read through its
+    text, which any type has); None when no side can hold NaN."""
+    parts: list[pl.Expr] = []
+    both_columns = isinstance(left, pl.Expr) and isinstance(right, pl.Expr)
+    for side, other in ((left, right), (right, left)):
+        if isinstance(side, pl.Expr) and (_is_number(other) or both_columns):
+            number = (
+                side if _is_number(other) else side.cast(pl.String).cast(pl.Float64, strict=False)
+            )
+            parts.append(number.is_nan().fill_null(value=False))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else parts[0] | parts[1]
 
 
 def _membership(column: pl.Expr, values: list[Any]) -> pl.Expr:
@@ -261,5 +278,9 @@ class _Translator:
         right = _numeric_side(right, left, strict=strict)
         left_expr = left if isinstance(left, pl.Expr) else pl.lit(left)
         result: pl.Expr = getattr(left_expr, method)(right)
+        # NaN is missing too, but Polars orders it above every number and equal to itself
+        nan = _nan_on_either_side(left, right)
+        if nan is not None:
+            result = result | nan if method == "ne" else result & ~nan
         # pandas compares missing values as unequal to everything: never null
         return result.fill_null(value=method == "ne")

@@ -455,6 +455,30 @@ def test_standardize_refuses_infinite_values() -> None:
         )
 
 
+def test_inverse_normal_refuses_infinite_reference_values() -> None:
+    df = pl.LazyFrame({"Cells_x": [1.0, 2.0, 3.0, 4.0, float("inf")], "Cells_y": [1.0] * 5})
+    with pytest.raises(StatisticsError, match=r"inverse_normal needs finite values.*'Cells_x'"):
+        normalize(df, method="inverse_normal")  # a finite 4.0 used to come out NaN
+    with pytest.raises(ValueError, match="infinity"):
+        pycytominer.normalize(
+            profiles=df.collect().to_pandas().assign(Metadata_x=1),
+            features=["Cells_x", "Cells_y"],
+            method="inverse_normal",
+        )
+
+
+def test_standardize_of_values_whose_variance_overflows_matches_pycytominer() -> None:
+    # finite values, but their spread overflows: scikit-learn keeps scale 1
+    frame = pd.DataFrame(
+        {"Metadata_x": ["A", "B", "C"], "Cells_x": [1e300, -2e300, 3e300], "Cells_y": [1.0, 2, 4]}
+    )
+    ours = normalize(pl.from_pandas(frame).lazy(), method="standardize").collect().to_pandas()
+    theirs = pycytominer.normalize(
+        profiles=frame, features=["Cells_x", "Cells_y"], method="standardize"
+    )
+    pd.testing.assert_frame_equal(ours, theirs, check_exact=False, rtol=1e-15)
+
+
 def test_inverse_normal_uses_every_reference_row_above_10k() -> None:
     rng = np.random.default_rng(0)
     x = rng.lognormal(size=25_000)

@@ -126,3 +126,29 @@ def test_slices_make_room_once_pairwise_sums_replace_the_gram_matrix(
     assert switch == (2815 // 341) + 1
     expected = frame.to_pandas().corr().to_numpy()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_stable_row_order_tells_reordering_plans_apart(tmp_path) -> None:
+    from cytoplan.stats.blocks import stable_row_order
+
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"k": ["a", "b", "a"], "x": [1.0, 2.0, 3.0]}).write_parquet(path)
+    scan = pl.scan_parquet(path)
+    other = pl.LazyFrame({"k": ["a", "b"], "y": [1, 2]})
+    stable = [
+        scan,
+        scan.select("x"),
+        scan.filter(pl.col("x") > 1).with_columns(z=pl.col("x") * 2),
+        scan.rename({"x": "w"}).head(2),
+        pl.concat([scan, scan]),
+        scan.with_columns(m=pl.col("x").mean().over("k")),
+        scan.collect().lazy(),
+    ]
+    reordering = [
+        scan.join(other, on="k"),
+        scan.group_by("k").agg(pl.col("x").sum()),
+        scan.unique(),
+        scan.sort("x"),
+    ]
+    assert all(stable_row_order(plan) for plan in stable)
+    assert not any(stable_row_order(plan) for plan in reordering)

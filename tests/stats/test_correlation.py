@@ -267,3 +267,26 @@ def test_plain_scans_are_read_in_slices(tmp_path) -> None:
         batches = list(fixed_batches(pl.LazyFrame({"a": values}), 4, width=2**40))
         assert [b.height for b in batches] == [4] * (n // 4) + ([n % 4] if n % 4 else [])
         assert [v for b in batches for v in b["a"].to_list()] == values
+
+
+@pytest.mark.parametrize("method", ["spearman", "kendall"])
+def test_rank_correlations_of_a_join_plan_pair_the_right_rows(tmp_path, method: str) -> None:
+    # column blocks are read one collect at a time; a join's rows come in another
+    # order at each collect, so such a plan is staged before its blocks are paired
+    rng = np.random.default_rng(0)
+    n = 1500 if method == "kendall" else 4000
+    shared = rng.normal(size=n)
+    table = pl.DataFrame(
+        {
+            "Metadata_Plate": rng.choice(["P1", "P2"], n),
+            **{f"Cells_f{j}": shared + rng.normal(0, 0.1, n) for j in range(6)},
+        }
+    )
+    path = tmp_path / "cells.parquet"
+    table.write_parquet(path, row_group_size=300)
+    plates = pl.LazyFrame({"Metadata_Plate": ["P1", "P2"], "Metadata_x": [1, 2]})
+    joined = pl.scan_parquet(path).join(plates, on="Metadata_Plate")
+    names = [f"Cells_f{j}" for j in range(6)]
+    limit = 40_000 if method == "kendall" else "1MiB"
+    ours = correlation_matrix(joined, names, method=method, memory_limit=limit)
+    _same(ours, table.to_pandas()[names].corr(method).to_numpy())

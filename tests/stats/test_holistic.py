@@ -318,3 +318,26 @@ def test_parquet_scan_without_keys_and_no_rows_left(
     for statistic in ("median", "mad"):
         assert none[statistic].shape == (1, 3)
         assert none[statistic].null_count().row(0) == (1, 1, 1)
+
+
+def test_join_plan_with_constant_leading_columns_gives_exact_medians(tmp_path) -> None:
+    # a join's rows come in another order at each collect; constant columns first
+    # cannot tell one order from another, so positional group ids would be wrong
+    rng = np.random.default_rng(0)
+    n = 4000
+    table = pl.DataFrame(
+        {
+            "Metadata_Well": rng.choice([f"W{i}" for i in range(8)], n),
+            **{f"Cells_const{j}": np.zeros(n) for j in range(4)},
+            **{f"Cells_f{j}": rng.normal(j * 10, 1, n) for j in range(3)},
+        }
+    )
+    path = tmp_path / "cells.parquet"
+    table.write_parquet(path, row_group_size=300)
+    platemap = table.select("Metadata_Well").unique().with_columns(Metadata_x=pl.lit(1))
+    joined = pl.scan_parquet(path).join(platemap.lazy(), on="Metadata_Well")
+    features = [c for c in table.columns if c.startswith("Cells_")]
+    expected = grouped_medians(table.lazy(), features, by=["Metadata_Well"])
+    for limit in (1, "2GiB"):
+        got = grouped_medians(joined, features, by=["Metadata_Well"], memory_limit=limit)
+        assert got.equals(expected)

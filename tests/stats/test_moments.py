@@ -119,3 +119,39 @@ def test_column_blocks_give_the_same_moments() -> None:
         df.lazy(), columns, by=["g"], memory_limit=32 * STREAM_BYTES_PER_COLUMN
     )
     assert blocked.equals(one)
+
+
+def test_a_float_key_holding_nan_and_null_gives_one_group_each() -> None:
+    # more rows than one chunk: each chunk's NaN key must join the same group
+    rng = np.random.default_rng(0)
+    n = 6000
+    key = rng.choice([1.0, 2.0, np.nan, -1.0], n)
+    x = rng.normal(10, 2, n)
+    frame = pl.DataFrame({"k": pl.Series(key, nan_to_null=False), "x": x}).with_columns(
+        pl.when(pl.col("k") == -1.0).then(None).otherwise(pl.col("k")).alias("k")
+    )
+    m = grouped_moments(frame.lazy(), ["x"], by=["k"])
+    assert m.height == 4 and m["rows"].sum() == n
+    for row in m.iter_rows(named=True):
+        k = row["k"]
+        if k is None:
+            chosen = key == -1.0
+        elif np.isnan(k):
+            chosen = np.isnan(key)
+        else:
+            chosen = key == k
+        assert row["rows"] == chosen.sum()
+        assert row["mean"] == pytest.approx(x[chosen].mean(), rel=1e-14)
+
+
+def test_standardize_by_a_float_key_holding_nan() -> None:
+    from cytoplan.ops.normalize import Standardize
+
+    rng = np.random.default_rng(1)
+    n = 6000
+    key = rng.choice([1.0, 2.0, np.nan], n)
+    frame = pl.DataFrame({"k": pl.Series(key, nan_to_null=False), "Cells_x": rng.normal(10, 2, n)})
+    out = Standardize().fit_transform(frame.lazy(), by="k").collect()
+    for chosen in (pl.col("k") == 1.0, pl.col("k") == 2.0, pl.col("k").is_nan()):
+        z = out.filter(chosen)["Cells_x"]
+        assert abs(z.mean()) < 1e-12 and z.std(ddof=0) == pytest.approx(1.0, rel=1e-12)

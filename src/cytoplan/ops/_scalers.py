@@ -165,7 +165,10 @@ class Standardize(_CenterScale):
         moments = grouped_moments(
             lf, features, by=keys, predicate=predicate, memory_limit=self.memory_limit
         )
-        finite = (pl.col("mean").is_finite() & pl.col("m2").is_finite()).fill_null(value=False)
+        # an infinite value makes the mean infinite or NaN; finite values so large that
+        # their spread overflows (|x| > 1e154) give an infinite variance, which
+        # scikit-learn, and so pycytominer, treats as a constant feature (scale 1)
+        finite = pl.col("mean").is_finite().fill_null(value=False)
         infinite = moments.filter((pl.col("count") > 0) & ~finite)
         if infinite.height:
             names = infinite["feature"].unique(maintain_order=True).to_list()

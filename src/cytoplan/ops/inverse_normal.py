@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import polars as pl
 
+from cytoplan.exceptions import StatisticsError
 from cytoplan.ops._normalizer import GROUP_INDEX, Normalizer, attach_group_index
 from cytoplan.ops._params import check_integer
 from cytoplan.stats.blocks import blockwise
@@ -100,8 +101,12 @@ class InverseNormal(Normalizer):
             frame = attach_group_index(frame, keys, groups.select(keys))
             block_keys = [GROUP_INDEX]
 
+        infinite: list[str] = []
+
         def compute(block_frame: pl.LazyFrame, block: list[str]) -> pl.DataFrame:
             data = block_frame.with_columns(pl.col(block).cast(pl.Float64)).collect()
+            found = data.select(pl.col(block).is_infinite().any())
+            infinite.extend(name for name in block if found[name].item())
             if keys:
                 parts = data.partition_by(GROUP_INDEX, as_dict=True, include_key=False)
                 pieces = [(key[0], part) for key, part in sorted(parts.items())]
@@ -130,6 +135,14 @@ class InverseNormal(Normalizer):
             memory_limit=self.memory_limit,
             n_rows=int(sum(counts)),
         )
+        if infinite:
+            shown = ", ".join(repr(name) for name in infinite[:10])
+            msg = (
+                f"inverse_normal needs finite values, but {len(infinite)} feature(s) hold "
+                f"infinite values in the reference rows: {shown}. Replace them (e.g. with "
+                "null) first"
+            )
+            raise StatisticsError(msg)
         d = len(features)
         parts = []
         for i in range(groups.height):

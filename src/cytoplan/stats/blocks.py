@@ -15,7 +15,10 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import polars as pl
 
@@ -28,6 +31,8 @@ __all__ = [
     "column_blocks",
     "resident_bytes",
     "row_count",
+    "stable_row_order",
+    "staged",
     "working_memory",
 ]
 
@@ -66,6 +71,71 @@ def working_memory(memory_limit: int | str | None = None, *, resident: int | Non
     held = resident_bytes() if resident is None else resident
     reserved = max(_RESERVED_BYTES, held + _HEADROOM_BYTES)
     return max(limit - reserved, limit // 4)
+
+
+#: ``LazyFrame.explain()`` lines of plans whose rows come in the same order at every
+#: collect: sources, projections, row filters, column expressions and ordered
+#: concatenations. A join, group-by, unique or sort may reorder rows from one
+#: collect to the next (Polars joins keep no order unless asked to).
+_STABLE_ORDER_LINES = (
+    "Parquet SCAN",
+    "IPC SCAN",
+    "Csv SCAN",
+    "CSV SCAN",
+    "NDJSON SCAN",
+    "DF [",
+    "PROJECT",
+    "SELECTION:",
+    "ESTIMATED ROWS",
+    "simple π",
+    "SELECT [",
+    "WITH_COLUMNS:",
+    "FILTER",
+    "FROM",
+    "[",  # the expressions of the node above
+    "UNION[maintain_order: true]",
+    "END UNION[maintain_order: true]",
+    "PLAN ",
+    "CACHE[",
+    "SLICE",
+)
+
+
+def stable_row_order(frame: pl.LazyFrame) -> bool:
+    """Whether every collect of ``frame`` gives its rows in the same order.
+
+    Steps that read a table more than once (a column block at a time, or a fit and
+    then a transform) line rows up by position only when this holds.
+
+    >>> import polars as pl
+    >>> lf = pl.LazyFrame({"k": ["a", "b"], "x": [1.0, 2.0]})
+    >>> stable_row_order(lf.with_columns(y=pl.col("x") * 2).filter(pl.col("x") > 0))
+    True
+    >>> stable_row_order(lf.join(pl.LazyFrame({"k": ["a"]}), on="k"))
+    False
+    """
+    try:
+        plan = frame.explain()
+    except pl.exceptions.PolarsError:
+        return False
+    lines = [line.strip() for line in plan.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith(_STABLE_ORDER_LINES) for line in lines)
+
+
+@contextlib.contextmanager
+def staged(frame: pl.LazyFrame) -> Iterator[pl.LazyFrame]:
+    """``frame`` written once to a temporary Parquet file (streamed), as a scan of it.
+
+    A plan whose row order changes between collects (see :func:`stable_row_order`)
+    is staged before a step reads it column block by column block. The file lives
+    under ``settings().temp_dir`` and is removed on exit.
+    """
+    folder = settings().temp_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix="cytoplan-stage-") as temporary:
+        path = Path(temporary) / "staged.parquet"
+        frame.sink_parquet(path)
+        yield pl.scan_parquet(path)
 
 
 def row_count(frame: pl.LazyFrame) -> int:

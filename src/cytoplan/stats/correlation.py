@@ -47,7 +47,7 @@ import polars as pl
 
 from cytoplan.config import settings
 from cytoplan.exceptions import ParameterError, StatisticsError
-from cytoplan.stats.blocks import working_memory
+from cytoplan.stats.blocks import stable_row_order, staged, working_memory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -644,13 +644,27 @@ def _by_block_pairs(
     memory_limit: int | str | None,
     copies: int,
 ) -> NDArray[np.float64]:
-    """Assemble a correlation matrix from ``kernel(Xa, Xb)`` over pairs of column blocks."""
-    import numpy as np
+    """Assemble a correlation matrix from ``kernel(Xa, Xb)`` over pairs of column blocks.
 
+    Blocks are read separately and paired row by row, so a plan whose row order
+    changes between collects (a join) is first staged to a temporary Parquet file.
+    """
     d = len(columns)
     n = int(lf.select(pl.len()).collect().item())
     width = _column_block_width(n, memory_limit, copies)
     blocks = [list(range(s, min(d, s + width))) for s in range(0, d, width)]
+    if len(blocks) > 1 and not stable_row_order(lf):
+        with staged(_float_frame(lf, columns)) as stage:
+            return _assemble(stage, columns, blocks, kernel)
+    return _assemble(lf, columns, blocks, kernel)
+
+
+def _assemble(
+    lf: pl.LazyFrame, columns: Sequence[str], blocks: list[list[int]], kernel: _Kernel
+) -> NDArray[np.float64]:
+    import numpy as np
+
+    d = len(columns)
     result = np.full((d, d), np.nan)
     for a, block_a in enumerate(blocks):
         values_a = _dense(lf, [columns[i] for i in block_a])

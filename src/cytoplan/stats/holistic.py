@@ -52,7 +52,7 @@ import polars as pl
 
 from cytoplan.exceptions import ParameterError, StatisticsError
 from cytoplan.schema import require_summary_columns
-from cytoplan.stats.blocks import column_blocks, row_count
+from cytoplan.stats.blocks import column_blocks, row_count, stable_row_order
 
 if TYPE_CHECKING:
     from polars._typing import EngineType
@@ -340,14 +340,17 @@ def _run_blocks(
     """Summarise column blocks, reading the next block while the current one is summarised.
 
     With group keys, the keys are read once and turned into integer group ids that
-    every block reuses (no string hashing per block); each block also reads one
-    numeric column whose values must equal those seen with the keys, which proves the
-    rows came in the same order. If they do not (an unordered plan, e.g. a join), the
-    blocks are summarised with the keys read alongside instead.
+    every block reuses (no string hashing per block), when the plan gives its rows in
+    the same order at every collect (:func:`~cytoplan.stats.blocks.stable_row_order`);
+    each block also reads one numeric column whose values must equal those seen with
+    the keys. Otherwise (a join, say), or if that column differs, the blocks are
+    summarised with the keys read alongside.
     """
     if not blocks:
         return pl.DataFrame()
-    index = _group_index(frame, keys, [c for block in blocks for c in block]) if keys else None
+    names = [c for block in blocks for c in block]
+    # positional group ids need the same row order in every block's read
+    index = _group_index(frame, keys, names) if keys and stable_row_order(frame) else None
 
     def read(block: list[str]) -> pl.DataFrame:
         columns = [pl.col(c) for c in block]

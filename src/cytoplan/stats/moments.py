@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -122,13 +123,22 @@ def grouped_moments(
                 else {(): chunk}
             )
             for key, part in parts.items():
-                per_block = groups.setdefault(key, [])
+                per_block = groups.setdefault(_canonical(key), [])
                 if len(per_block) == b:
                     per_block.append(_Moments(len(block)))
                 per_block[b].update(part.to_numpy())
     if not keys and not groups:  # no row at all: one group of zero counts
         groups[()] = [_Moments(len(block)) for block in moment_blocks(names, memory_limit)]
     return _tidy(groups, keys, names, schema)
+
+
+_NAN = float("nan")
+
+
+def _canonical(key: tuple[object, ...]) -> tuple[object, ...]:
+    """A group key whose NaN is one object: NaN != NaN, so each chunk's own NaN would
+    start a group of its own in a dict (a float key column holding NaN)."""
+    return tuple(_NAN if isinstance(v, float) and math.isnan(v) else v for v in key)
 
 
 #: Rows per chunk of the deterministic reduction. Fixed: chunk boundaries decide the
