@@ -171,3 +171,23 @@ def test_convert_says_how_much_metadata_scans_will_hold(tmp_path: Path) -> None:
     assert pl.read_parquet(tmp_path / "many.parquet").equals(
         pl.read_parquet(tmp_path / "one.parquet")
     )
+
+
+def test_every_holistic_command_takes_a_memory_limit(
+    levels: dict[str, Path], tmp_path: Path
+) -> None:
+    # a median consensus works in column blocks like aggregate and normalize
+    outputs = []
+    for limit in ("1KB", "2GiB"):
+        out = tmp_path / f"consensus_{limit}.parquet"
+        run(
+            "consensus",
+            levels["selected"],
+            out,
+            "--replicate-columns",
+            "Metadata_broad_sample",
+            "--memory-limit",
+            limit,
+        )
+        outputs.append(pl.read_parquet(out))
+    assert outputs[0].height > 1 and outputs[0].equals(outputs[1])

@@ -95,3 +95,20 @@ def test_text_metadata_leaves_a_plain_scan(tmp_path: Path) -> None:
     scanned = scan_profiles(mixed)
     assert scanned.collect_schema()["Metadata_Site"] == pl.String
     assert scanned.collect()["Metadata_Site"].to_list() == ["1", "2"]
+
+
+def test_a_column_of_whole_numbers_with_decimals_further_down_is_float(tmp_path: Path) -> None:
+    # pandas infers from every row; Polars from the first 10,000 unless told otherwise
+    rows = ["Metadata_Well,Cells_Count,Cells_x"]
+    rows += [f"A{i % 9},{i % 7},{i}.5" for i in range(12_000)]
+    rows += ["B1,0.553,1.0"]
+    path = tmp_path / "wells.csv"
+    path.write_text("\n".join(rows) + "\n")
+    frame = scan_profiles(path).collect()
+    assert frame.schema["Cells_Count"] == pl.Float64
+    assert frame["Cells_Count"][-1] == 0.553 and frame["Cells_Count"].sum() == pytest.approx(
+        sum(i % 7 for i in range(12_000)) + 0.553
+    )
+    whole = tmp_path / "whole.csv"
+    whole.write_text("\n".join(rows[:-1]) + "\n")
+    assert scan_profiles(whole).collect_schema()["Cells_Count"] == pl.Int64  # as pandas

@@ -170,3 +170,13 @@ def test_case_insensitive_and_empty() -> None:
     empty = consensus(lf.head(0), replicate_columns=SAMPLE, method="modz").collect()
     assert empty.height == 0
     assert empty.columns == upper.columns
+
+
+@pytest.mark.parametrize("method", ["median", "mean", "modz"])
+def test_nan_and_null_replicate_keys_are_one_group(method: str) -> None:
+    dose = pl.Series([1.0, 1.0, float("nan"), float("nan"), None, None], nan_to_null=False)
+    wells = pl.DataFrame(
+        {"Metadata_dose": dose, "Cells_a": [1.0, 2, 3, 4, 5, 6], "Cells_b": [2.0, 1, 4, 3, 6, 5]}
+    )
+    out = consensus(wells.lazy(), replicate_columns="Metadata_dose", method=method).collect()
+    assert out["Metadata_dose"].to_list() == [1.0, None]  # as pandas groups them

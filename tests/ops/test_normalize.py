@@ -411,7 +411,7 @@ def test_constant_features_like_sklearn() -> None:
 def test_same_statistics_whatever_the_source_batches(tmp_path: Path, method: str) -> None:
     df = make_profiles(plates=2, wells=96, cells_per_well=12, features=8, seed=4, nulls=False)
     features = [c for c in features_of(df) if int(c.rsplit("_", 1)[1]) % 6 != 3]
-    fitted = []
+    fitted, transformed = [], []
     for rows in (7, 1000, None):
         if rows is None:
             lf = df.lazy()
@@ -421,7 +421,10 @@ def test_same_statistics_whatever_the_source_batches(tmp_path: Path, method: str
             lf = pl.scan_parquet(path)
         normalizer = make_normalizer(method, features=features, memory_limit=4096)
         fitted.append(normalizer.fit(lf, by="Metadata_Plate").stats_)
+        transformed.append(normalizer.transform(lf).collect())
     assert fitted[0].equals(fitted[1]) and fitted[1].equals(fitted[2])
+    # and so are the transformed values, bit for bit (spherize's products included)
+    assert transformed[0].equals(transformed[1]) and transformed[1].equals(transformed[2])
 
 
 def test_same_statistics_whatever_the_thread_count(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from cytoplan.cli._common import (
     echo,
     features_option,
     float_format_option,
+    memory_limit_option,
     quiet_option,
     reports_errors,
     split_list,
@@ -33,6 +34,7 @@ from cytoplan.cli._common import (
 )
 @click.option("--modz-min-weight", type=float, default=0.01)
 @click.option("--modz-precision", type=int, default=4)
+@memory_limit_option
 @float_format_option
 @quiet_option
 @reports_errors
@@ -45,6 +47,7 @@ def consensus_command(
     modz_method: str,
     modz_min_weight: float,
     modz_precision: int,
+    memory_limit: str | None,
     float_format: str | None,
     quiet: bool,
 ) -> None:
@@ -66,6 +69,7 @@ def consensus_command(
         modz_method=modz_method,  # type: ignore[arg-type]
         min_weight=modz_min_weight,
         precision=modz_precision,
+        memory_limit=memory_limit,
     )
     write_profiles(result, output, float_format=float_format)
     echo(f"wrote {output}", quiet=quiet)

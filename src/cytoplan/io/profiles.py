@@ -128,6 +128,11 @@ def _scan_text(
     because every value is missing, as pandas writes NaN) is read as float64, as
     pandas reads it: otherwise it would come out as text and stop being a feature.
     A value that is not a number then fails the read, naming the column.
+
+    Types are inferred from the first rows; a column that looks like integers there
+    may hold decimals further down (pandas looks at every row). When a column is
+    inferred as integers, the types are inferred again from every row (one more pass
+    over the file, paid only then).
     """
     header = _first_line(source, storage_options)
     if not header:
@@ -139,26 +144,32 @@ def _scan_text(
         name: pl.String() for name in names if name.startswith(METADATA_PREFIX)
     }
 
-    def scan() -> pl.LazyFrame:
+    def scan(rows: int | None = _INFER_ROWS) -> pl.LazyFrame:
         return pl.scan_csv(
             str(source),
             separator=sep,
             schema_overrides=overrides,
-            infer_schema_length=_INFER_ROWS,
+            infer_schema_length=rows,
             null_values=["", "NA", "NaN", "nan"],
             storage_options=_options(source, storage_options),
         )
 
-    frame = scan()
+    rows: int | None = _INFER_ROWS
+    frame = scan(rows)
+    schema = frame.collect_schema()
+    if any(dtype.is_integer() for dtype in schema.values()):
+        rows = None
+        frame = scan(rows)
+        schema = frame.collect_schema()
     textual = [
         name
-        for name, dtype in frame.collect_schema().items()
+        for name, dtype in schema.items()
         if name.startswith(_FEATURE_PREFIXES) and not (dtype.is_numeric() or dtype == pl.Boolean)
     ]
     if not textual:
         return frame
     overrides.update({name: pl.Float64() for name in textual})
-    return scan()
+    return scan(rows)
 
 
 _FEATURE_PREFIXES = tuple(f"{name}_" for name in CANONICAL_COMPARTMENTS)

@@ -134,8 +134,12 @@ def modz(
     require_columns(schema, keys)
     names = resolve_features(schema, features, exclude=keys)
 
+    # NaN and null are one missing key, as in pandas' group-by (and aggregate)
+    key_columns = [missing_as_null(key, schema[key], as_float=False).alias(key) for key in keys]
     table = (
-        lf.select(*keys, *(missing_as_null(name, schema[name]).alias(name) for name in names))
+        lf.select(
+            *key_columns, *(missing_as_null(name, schema[name]).alias(name) for name in names)
+        )
         .sort(keys, nulls_last=True, maintain_order=True)
         .collect()
     )

@@ -429,11 +429,11 @@ def _sphere_batch(
         for g in np.unique(index):
             rows = index == g
             center, scale, w = arrays[g]
-            out[rows] = ((x[rows] - center) / scale) @ w
+            out[rows] = _tiled_product((x[rows] - center) / scale, w)
     else:
         x = frame.to_numpy().astype(np.float64, copy=False)
         center, scale, w = arrays[0]
-        out = ((x - center) / scale) @ w
+        out = _tiled_product((x - center) / scale, w)
     result = pl.DataFrame(out, schema=fields, orient="row")
     if missing.any():
         result = result.with_columns(
@@ -441,6 +441,33 @@ def _sphere_batch(
             for field in fields
         )
     return result.to_struct(batch.name)
+
+
+#: Rows per matrix product in the transform (see :func:`_tiled_product`).
+_TILE_ROWS = 512
+
+
+def _tiled_product(z: Array, w: Array) -> Array:
+    """``z @ w`` as products of ``_TILE_ROWS``-row tiles, the last one padded with zeros.
+
+    BLAS may sum a row's products in another order for another matrix shape (its
+    kernels and blocking depend on the shape), so ``z @ w`` on the batches Polars hands
+    over would give last bits that depend on the thread count and the source's row
+    groups. Every product here has the same shape, so a row's result depends on that
+    row alone.
+    """
+    import numpy as np
+
+    n = z.shape[0]
+    out = np.empty((n, w.shape[1]))
+    tile = np.zeros((_TILE_ROWS, z.shape[1]))
+    for start in range(0, n, _TILE_ROWS):
+        rows = min(_TILE_ROWS, n - start)
+        tile[:rows] = z[start : start + rows]
+        if rows < _TILE_ROWS:
+            tile[rows:] = 0.0
+        out[start : start + rows] = (tile @ w)[:rows]
+    return out
 
 
 def _mean_var(x: Array) -> tuple[Array, Array]:

@@ -255,7 +255,9 @@ def grouped_statistics(
         combined = _run_fused_blocks(frame, blocks, exprs_for, keys=keys)
     if combined is None:
         blocks = column_blocks(names, math.ceil(n_rows * (cost + _READ_AHEAD_COST)), memory_limit)
-        combined = _run_blocks(frame, blocks, exprs_for, keys=keys, engine=engine)
+        combined = _run_blocks(
+            frame, blocks, exprs_for, keys=keys, engine=engine, row_order=not holistic_only
+        )
     if combined.width == 0:  # no columns asked for
         combined = _empty_keys(frame, keys)
     results: dict[Statistic, pl.DataFrame] = {}
@@ -336,8 +338,14 @@ def _run_blocks(
     *,
     keys: list[str],
     engine: EngineType,
+    row_order: bool = False,
 ) -> pl.DataFrame:
     """Summarise column blocks, reading the next block while the current one is summarised.
+
+    With ``row_order`` (a mean is asked for) each group's values are summed in row
+    order from one contiguous array: rows are first sorted by group (a stable sort).
+    Polars' hash group-by gathers a group's values in pieces that depend on the
+    thread count, and so would the last bits of the sums.
 
     With group keys, the keys are read once and turned into integer group ids that
     every block reuses (no string hashing per block), when the plan gives its rows in
@@ -372,13 +380,10 @@ def _run_blocks(
             exprs = exprs_for(block)
             if index is not None and ordered:
                 if data[_CHECK].equals(index.check, check_names=False, null_equal=True):
-                    summary = (
-                        data.drop(_CHECK)
-                        .with_columns(index.gid)
-                        .group_by(_GID)
-                        .agg(exprs)
-                        .sort(_GID)
-                    )
+                    grouped = data.drop(_CHECK).with_columns(index.gid)
+                    if row_order and not index.gid.flags["SORTED_ASC"]:
+                        grouped = grouped.sort(_GID, maintain_order=True)
+                    summary = grouped.group_by(_GID).agg(exprs).sort(_GID)
                     pieces.append(index.label(summary))
                     continue
                 ordered = False  # rows came in another order: read the keys with each block
@@ -386,8 +391,7 @@ def _run_blocks(
                 if i + 1 < len(blocks):
                     future.result()
                     future = pool.submit(read_with_keys, blocks[i + 1])
-            summary = data.group_by(keys).agg(exprs) if keys else data.select(exprs)
-            pieces.append(summary)
+            pieces.append(_summarise_with_keys(data, keys, exprs, row_order=row_order))
     if keys:
         pieces = [piece.sort(keys, nulls_last=True) for piece in pieces]
         first = pieces[0].select(keys)
@@ -396,6 +400,19 @@ def _run_blocks(
                 msg = "column blocks disagree on the group keys (did the source change?)"
                 raise StatisticsError(msg)
     return _side_by_side(pieces, keys)
+
+
+def _summarise_with_keys(
+    data: pl.DataFrame, keys: list[str], exprs: list[pl.Expr], *, row_order: bool
+) -> pl.DataFrame:
+    """A block read with its keys, summarised per group (see ``row_order`` above)."""
+    if not keys:
+        return (data.rechunk() if row_order else data).select(exprs)
+    if not row_order:
+        return data.group_by(keys).agg(exprs)
+    ordered = data.sort(keys, nulls_last=True, maintain_order=True)
+    ordered = ordered.with_columns(pl.struct(keys).rle_id().alias(_GID))
+    return ordered.group_by(_GID).agg(pl.col(keys).first(), *exprs).drop(_GID)
 
 
 def _side_by_side(pieces: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
