@@ -114,3 +114,31 @@ def test_errors_come_in_pycytominer_order(plate):
                 operation=["variance_threshold", "correlation_threshold"],
                 corr_threshold=2.0,
             )
+
+
+def test_noise_removal_after_every_feature_is_dropped():
+    wells = pd.DataFrame({"Metadata_Well": ["A", "A", "B"], "Cells_x": [1000.0, 2000.0, 3000.0]})
+    options = {
+        "operation": ["drop_outliers", "noise_removal"],
+        "noise_removal_perturb_groups": "Metadata_Well",
+        "noise_removal_stdev_cutoff": 0.8,
+    }
+    ours = compat.feature_select(wells, **options)
+    assert_same(ours, pycytominer.feature_select(wells, **options))
+    assert ours.columns.tolist() == ["Metadata_Well"]
+
+
+@pytest.mark.parametrize("operation", ["variance_threshold", "frequency_threshold"])
+def test_boolean_features_are_numbers_as_in_pandas(operation):
+    wells = pd.DataFrame(
+        {
+            "Metadata_Well": list("ABCDE"),
+            "Cells_flag": [True, False, True, True, False],
+            "Cells_same": [True] * 5,
+            "Cells_y": [1.0, 2.0, 0.5, 3.0, 2.5],
+        }
+    )
+    ours = compat.feature_select(wells, operation=operation)
+    theirs = pycytominer.feature_select(wells, operation=operation)
+    assert_same(ours, theirs)
+    assert ours["Cells_flag"].dtype == bool and "Cells_same" not in ours.columns

@@ -97,9 +97,12 @@ def feature_select(
     if features == "infer":
         features = infer_cp_features(profiles, image_features=image_features)
     remaining = list(features) if not isinstance(features, str) else [features]
-    with converted_once(profiles, [*remaining, *_query_columns(samples)]):
+    # pandas' statistics read a boolean feature as 0/1
+    flags = [f for f in remaining if f in profiles.columns and profiles[f].dtype == bool]
+    numbers = profiles.astype(dict.fromkeys(flags, "float64")) if flags else profiles
+    with converted_once(numbers, [*remaining, *_query_columns(samples)]):
         excluded = _run_operations(
-            profiles,
+            numbers,
             operations,
             remaining,
             samples=samples,
@@ -291,12 +294,17 @@ def _run_operations(
                     "and noise_removal_stdev_cutoff"
                 )
                 raise ValueError(msg)
-            exclude = noise_removal(
-                profiles,
-                noise_removal_perturb_groups,
-                features=remaining,
-                samples=samples,
-                noise_removal_stdev_cutoff=noise_removal_stdev_cutoff,
+            # earlier operations may have dropped every feature: nothing left to drop
+            exclude = (
+                noise_removal(
+                    profiles,
+                    noise_removal_perturb_groups,
+                    features=remaining,
+                    samples=samples,
+                    noise_removal_stdev_cutoff=noise_removal_stdev_cutoff,
+                )
+                if remaining
+                else []
             )
         excluded += exclude
         remaining = [f for f in remaining if f not in excluded]
