@@ -411,7 +411,7 @@ def _summarise_with_keys(
     if not row_order:
         return data.group_by(keys).agg(exprs)
     ordered = data.sort(keys, nulls_last=True, maintain_order=True)
-    ordered = ordered.with_columns(pl.struct(keys).rle_id().alias(_GID))
+    ordered = ordered.with_columns(pl.struct(keys).rle_id().set_sorted().alias(_GID))
     return ordered.group_by(_GID).agg(pl.col(keys).first(), *exprs).drop(_GID)
 
 
