@@ -53,6 +53,13 @@ def to_lazy(df: pd.DataFrame, columns: Iterable[str]) -> pl.LazyFrame:
     if missing:
         msg = f"{missing} not in index"
         raise KeyError(msg)
+    repeated = sorted({str(n) for n in df.columns[df.columns.duplicated()] if n in names})
+    if repeated:  # e.g. a platemap with both "x" and "Metadata_x", once prefixed
+        msg = (
+            f"column name(s) {', '.join(map(repr, repeated))} appear more than once; "
+            "cytoplan needs distinct names: rename or drop the copies"
+        )
+        raise ValueError(msg)
     return _convert(df, names).lazy()
 
 
@@ -65,17 +72,41 @@ def _convert(df: pd.DataFrame, names: list[str]) -> pl.DataFrame:
             blocks.setdefault(dtype, []).append(name)
     dense = {dtype: cols for dtype, cols in blocks.items() if len(cols) >= _DENSE_MIN}
     if not dense:
-        return pl.from_pandas(sub)
+        return _from_pandas(sub)
     # wide float blocks go through one (column-major) NumPy array each, a Series per
     # column (pl.from_pandas converts column by column, much slower); NaN becomes null
     # as from_pandas does
     taken = {name for cols in dense.values() for name in cols}
-    parts = [pl.from_pandas(sub.loc[:, [n for n in names if n not in taken]])]
+    parts = [_from_pandas(sub.loc[:, [n for n in names if n not in taken]])]
     for cols in dense.values():
         values = np.asfortranarray(sub.loc[:, cols].to_numpy())
         series = [pl.Series(name, values[:, j], nan_to_null=True) for j, name in enumerate(cols)]
         parts.append(pl.DataFrame(series))
     return pl.concat([p for p in parts if p.width], how="horizontal").select(names)
+
+
+def _from_pandas(sub: pd.DataFrame) -> pl.DataFrame:
+    """``pl.from_pandas``, with object columns of mixed scalar types (``[1, "unknown"]``,
+    which Arrow cannot type) read as their text, as pandas prints them."""
+    import pyarrow as pa
+
+    try:
+        return pl.from_pandas(sub)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        mixed = {}
+        for name in sub.columns:
+            if sub[name].dtype == object:
+                try:
+                    pl.from_pandas(sub[[name]])
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    mixed[name] = sub[name].map(_as_text)
+        return pl.from_pandas(sub.assign(**mixed))
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
 
 
 @contextmanager
@@ -113,6 +144,12 @@ def to_pandas_like(frame: pl.DataFrame, like: pd.DataFrame | None = None) -> pd.
             continue
         target = like[name].dtype
         if out[name].dtype == target:
+            continue
+        if pd.api.types.is_bool_dtype(target) and out[name].isna().any():
+            # pandas: a boolean column with missing values (an unmatched join) is
+            # object with NaN; astype(bool) would read them as False
+            column = out[name].astype(object)
+            out[name] = column.where(column.notna(), float("nan"))
             continue
         try:
             out[name] = out[name].astype(target)

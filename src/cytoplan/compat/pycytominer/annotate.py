@@ -27,6 +27,8 @@ from cytoplan.ops.annotate import annotate as _annotate
 
 __all__ = ["annotate", "annotate_cmap", "cp_clean", "infer_cp_features"]
 
+_CMAP_KEYS = ("cell_id", "perturbation_mode")
+
 
 @write_to_file_if_user_specifies_output_details
 def annotate(
@@ -71,18 +73,39 @@ def annotate(
             stacklevel=2,
         )
     keys = [join_on[0], join_on[1]]
+    if not all(isinstance(key, str) for key in keys):
+        msg = (
+            f"join_on={join_on!r}: cytoplan joins one platemap column to one profile "
+            "column; combine several key columns into one (e.g. plate and well) first"
+        )
+        raise ValueError(msg)
     if keys[0] not in platemap.columns:
         raise KeyError(keys[0])
     if keys[1] not in profiles.columns:
         raise KeyError(keys[1])
     external = None
     like = [profiles, platemap.add_suffix("_platemap"), platemap]
+    platemap, profiles = _same_number_type(platemap, profiles, [(keys[0], keys[1])])
     if isinstance(external_metadata, str):
         external_metadata = load_profiles(external_metadata)
     if isinstance(external_metadata, pd.DataFrame):
         prepared = prepare_external_metadata_for_annotate(external_metadata)
-        external = to_lazy(prepared, prepared.columns)
         like += [prepared.add_suffix("_external"), prepared]
+        joined = pd.concat([platemap.iloc[:0], profiles.iloc[:0]], axis=1)  # the dtypes only
+        for key in [external_join_on] if isinstance(external_join_on, str) else external_join_on:
+            if key in joined.columns and key in prepared.columns:
+                side = platemap if key in platemap.columns else profiles
+                aligned, prepared = _same_number_type(side, prepared, [(key, key)])
+                platemap, profiles = (
+                    (aligned, profiles) if side is platemap else (platemap, aligned)
+                )
+        external = to_lazy(prepared, prepared.columns)
+    if format_broad_cmap:
+        if not any("Metadata_broad_sample" in frame.columns for frame in like):
+            msg = "Are you sure this is a CMAP file? 'Metadata_broad_sample column not found.'"
+            raise ValueError(msg)
+        # pycytominer reads the two keys it knows and ignores any other
+        cmap_args = {k: v for k, v in (cmap_args or {}).items() if k in _CMAP_KEYS}
     with pycytominer_errors():
         result = _annotate(
             to_lazy(profiles, profiles.columns),
@@ -99,7 +122,27 @@ def annotate(
             order="platemap",
         ).collect()
     dtypes = _dtypes(like, clean_cellprofiler=clean_cellprofiler)
+    plate_key, profile_key = like[2][keys[0]], like[0][keys[1]]
+    numbers = {plate_key.dtype.kind, profile_key.dtype.kind} <= {"i", "u", "f"}
+    if keys[0] == keys[1] and numbers:  # pandas' merge keeps the platemap's key type
+        dtypes[keys[0]] = pd.Series(dtype=plate_key.dtype)
     return to_pandas_like(result, dtypes)
+
+
+def _same_number_type(
+    left: pd.DataFrame, right: pd.DataFrame, pairs: list[tuple[str, str]]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Join keys that are numbers of different kinds (``1.0`` and ``1``), as float64 on
+    both sides: pandas matches them by value, cytoplan's join by their text."""
+    for a, b in pairs:
+        if a not in left.columns or b not in right.columns:
+            continue
+        kinds = {left[a].dtype.kind, right[b].dtype.kind}
+        numeric = kinds <= {"i", "u", "f"}
+        if numeric and "f" in kinds and len(kinds) > 1:
+            left = left.assign(**{a: left[a].astype("float64")})
+            right = right.assign(**{b: right[b].astype("float64")})
+    return left, right
 
 
 def _dtypes(frames: list[pd.DataFrame], *, clean_cellprofiler: bool) -> pd.DataFrame:

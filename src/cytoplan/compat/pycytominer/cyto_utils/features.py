@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+import polars as pl
 
 from cytoplan.compat.pycytominer._frames import pandas_schema
 from cytoplan.exceptions import SchemaError
@@ -66,14 +67,15 @@ def infer_cp_features(
     # dtypes matter only for the columns the prefix rule keeps (nested and non-numeric
     # Image_ columns are skipped): the others are not inspected
     prefixes = tuple(str(name).title() for name in names) + (("Image",) if image_features else ())
+    schema = pandas_schema(
+        population_df,
+        inspect=(lambda name: False) if metadata else (lambda name: name.startswith(prefixes)),
+    )
+    # pandas counts booleans as numeric (is_numeric_dtype), so a boolean Image_ column is kept
+    schema = pl.Schema({n: pl.Int8() if t == pl.Boolean else t for n, t in schema.items()})
     try:
         return _infer(
-            pandas_schema(
-                population_df,
-                inspect=(lambda name: False)
-                if metadata
-                else (lambda name: name.startswith(prefixes)),
-            ),
+            schema,
             names,
             metadata=metadata,
             image_features=image_features,

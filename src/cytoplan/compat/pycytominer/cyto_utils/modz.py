@@ -102,7 +102,17 @@ def modz(
             precision=precision,
         ).collect()
     out = result.to_pandas()
+    categorical = []
     for key in keys:
+        dtype = population_df[key].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            # astype would keep Polars' category order: an unordered CategoricalDtype
+            # equals one with the same categories in any order
+            out[key] = pd.Categorical(out[key], categories=dtype.categories, ordered=dtype.ordered)
+            categorical.append(key)
+            continue
         with contextlib.suppress(TypeError, ValueError):
-            out[key] = out[key].astype(population_df[key].dtype)
+            out[key] = out[key].astype(dtype)
+    if categorical:  # pandas' group order: categories in category order
+        out = out.sort_values(keys, kind="stable", na_position="last", ignore_index=True)
     return out
