@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from cytoplan.exceptions import CytoplanError, StatisticsError
+from cytoplan.stats import correlation
 from cytoplan.stats.correlation import (
     CrossProducts,
     batch_rows_for,
@@ -290,3 +291,21 @@ def test_rank_correlations_of_a_join_plan_pair_the_right_rows(tmp_path, method: 
     limit = 40_000 if method == "kendall" else "1MiB"
     ours = correlation_matrix(joined, names, method=method, memory_limit=limit)
     _same(ours, table.to_pandas()[names].corr(method).to_numpy())
+
+
+def test_spearman_sizes_its_blocks_for_the_missing_value_path(monkeypatch) -> None:
+    # ranking around missing values keeps more block-sized arrays alive
+    seen: list[int] = []
+    original = correlation._by_block_pairs
+
+    def spy(*args, copies: int, **kwargs):
+        seen.append(copies)
+        return original(*args, copies=copies, **kwargs)
+
+    monkeypatch.setattr(correlation, "_by_block_pairs", spy)
+    values = _data(n=50, d=9)
+    lf, pdf, names = _frame(values)
+    _same(spearman(lf, names), pdf.corr("spearman").to_numpy())
+    lf, pdf, names = _frame(_with_missing(values))
+    _same(spearman(lf, names), pdf.corr("spearman").to_numpy())
+    assert seen == [8, 20]

@@ -40,7 +40,14 @@ from cytoplan.schema import repeated_names, require_columns, require_numeric
 if TYPE_CHECKING:
     from cytoplan.ops.aggregate import FeatureSpec
 
-__all__ = ["GROUP_INDEX", "METADATA_KEY", "Normalizer", "attach_group_index", "describe_group"]
+__all__ = [
+    "GROUP_INDEX",
+    "METADATA_KEY",
+    "Normalizer",
+    "attach_group_index",
+    "describe_group",
+    "group_index",
+]
 
 #: Key of the Parquet key-value metadata that holds a saved normalizer's parameters.
 METADATA_KEY = "cytoplan.normalizer"
@@ -81,17 +88,20 @@ def attach_group_index(
     keys are checked. Whatever uses the index runs the check, so a query that leaves
     the key columns out of its result is checked too.
     """
+    return lf.with_columns(group_index(keys, groups).alias(GROUP_INDEX))
+
+
+def group_index(keys: Sequence[str], groups: pl.DataFrame) -> pl.Expr:
+    """The expression behind :func:`attach_group_index` (for a ``select`` of its own)."""
     if groups.height == 1:
         only = partial(_check_only_group, keys=list(keys), group=groups.select(keys))
-        index = pl.struct(*keys).map_batches(only, return_dtype=pl.UInt32, is_elementwise=True)
-        return lf.with_columns(index.alias(GROUP_INDEX))
+        return pl.struct(*keys).map_batches(only, return_dtype=pl.UInt32, is_elementwise=True)
     table = groups.select(*keys, pl.int_range(groups.height, dtype=pl.UInt32).alias(GROUP_INDEX))
-    index = pl.struct(*keys).map_batches(
+    return pl.struct(*keys).map_batches(
         partial(_look_up_groups, keys=list(keys), table=table),
         return_dtype=pl.UInt32,
         is_elementwise=True,
     )
-    return lf.with_columns(index.alias(GROUP_INDEX))
 
 
 def _check_only_group(batch: pl.Series, *, keys: list[str], group: pl.DataFrame) -> pl.Series:

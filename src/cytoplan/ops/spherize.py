@@ -41,9 +41,11 @@ from cytoplan.ops._normalizer import (
     Normalizer,
     attach_group_index,
     describe_group,
+    group_index,
 )
 from cytoplan.ops._params import check_choice, check_number, reject
-from cytoplan.stats.moments import TallSkinnyQR, fixed_batches, grouped_moments
+from cytoplan.stats.correlation import fixed_batches
+from cytoplan.stats.moments import TallSkinnyQR, grouped_moments
 
 if TYPE_CHECKING:
     from cytoplan._typing import SpherizeMethod
@@ -248,7 +250,9 @@ class Spherize(Normalizer):
                 xt = x - center
             else:
                 xt = x
-            _, s, vt = np.linalg.svd(xt, full_matrices=True)
+            # all d right singular vectors: full matrices only when n <= d (otherwise U
+            # would be n x n, 0.9 GiB for 11,136 reference cells, and is not used)
+            _, s, vt = np.linalg.svd(xt, full_matrices=n <= xt.shape[1])
             factors.append((center, scale, s, vt, n))
         return factors
 
@@ -288,14 +292,19 @@ class Spherize(Normalizer):
         accumulators = [TallSkinnyQR(d) for _ in range(groups.height)]
         # fixed by the shape, not the memory limit: batch boundaries decide the last bits
         rows_per_batch = max(d, _TSQR_ROWS)
-        frame = lf if predicate is None else lf.filter(predicate)
+        select = [pl.col(name).cast(pl.Float64) for name in features]
         if keys:
-            frame = attach_group_index(frame, keys, groups.select(keys))
-        query = frame.select(
-            *([GROUP_INDEX] if keys else []),
-            *(pl.col(name).cast(pl.Float64) for name in features),
+            select.insert(0, group_index(keys, groups.select(keys)).alias(GROUP_INDEX))
+        # pulled slice by slice for a file: a reader running ahead of the QR held 1.8 GiB
+        batches = fixed_batches(
+            lf,
+            rows_per_batch,
+            where=predicate,
+            select=select,
+            memory_limit=self.memory_limit,
+            width=d + 1,
         )
-        for batch in fixed_batches(query, rows_per_batch):
+        for batch in batches:
             x = batch.select(features).to_numpy()
             if keys:
                 index = batch[GROUP_INDEX].to_numpy()
@@ -417,24 +426,33 @@ class Spherize(Normalizer):
 def _sphere_batch(
     batch: pl.Series, *, arrays: list[tuple[Array, Array, Array]], fields: list[str], grouped: bool
 ) -> pl.Series:
-    """((x − center) / scale) @ W for one batch of rows; rows with a null give nulls."""
+    """((x − center) / scale) @ W for one batch of rows; rows with a null give nulls.
+
+    The batch is worked through :data:`_SLICE_ROWS` rows at a time, so NumPy's copies
+    (the values, their standardized form) stay small whatever size of batch Polars
+    hands over; only the result is as large as the batch.
+    """
     import numpy as np
 
     frame = batch.struct.unnest()
     missing = frame.select(pl.any_horizontal(pl.all().is_null())).to_series().to_numpy()
-    if grouped:
-        index = frame[GROUP_INDEX].to_numpy()
-        x = frame.drop(GROUP_INDEX).to_numpy().astype(np.float64, copy=False)
-        out = np.empty((x.shape[0], len(fields)))
-        for g in np.unique(index):
-            rows = index == g
-            center, scale, w = arrays[g]
-            out[rows] = _tiled_product((x[rows] - center) / scale, w)
-    else:
-        x = frame.to_numpy().astype(np.float64, copy=False)
-        center, scale, w = arrays[0]
-        out = _tiled_product((x - center) / scale, w)
-    result = pl.DataFrame(out, schema=fields, orient="row")
+    out = np.empty((frame.height, len(fields)), order="F")
+    for start in range(0, frame.height, _SLICE_ROWS):
+        part = frame.slice(start, _SLICE_ROWS)
+        rows = slice(start, start + part.height)
+        if grouped:
+            index = part[GROUP_INDEX].to_numpy()
+            x = part.drop(GROUP_INDEX).to_numpy().astype(np.float64, copy=False)
+            for g in np.unique(index):
+                chosen = index == g
+                center, scale, w = arrays[g]
+                out[rows][chosen] = _tiled_product((x[chosen] - center) / scale, w)
+        else:
+            x = part.to_numpy().astype(np.float64, copy=False)
+            center, scale, w = arrays[0]
+            out[rows] = _tiled_product((x - center) / scale, w)
+    result = pl.DataFrame({field: out[:, j] for j, field in enumerate(fields)})
+    del out
     if missing.any():
         result = result.with_columns(
             pl.when(pl.Series(missing)).then(None).otherwise(pl.col(field)).alias(field)
@@ -442,6 +460,9 @@ def _sphere_batch(
         )
     return result.to_struct(batch.name)
 
+
+#: Rows of a batch standardized and multiplied at once (a multiple of ``_TILE_ROWS``).
+_SLICE_ROWS = 8192
 
 #: Rows per matrix product in the transform (see :func:`_tiled_product`).
 _TILE_ROWS = 512
