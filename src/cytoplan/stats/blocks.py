@@ -29,6 +29,7 @@ __all__ = [
     "WORKING_COPIES",
     "blockwise",
     "column_blocks",
+    "plan_made_of",
     "resident_bytes",
     "row_count",
     "stable_row_order",
@@ -114,12 +115,23 @@ def stable_row_order(frame: pl.LazyFrame) -> bool:
     >>> stable_row_order(lf.join(pl.LazyFrame({"k": ["a"]}), on="k"))
     False
     """
+    return plan_made_of(frame, _STABLE_ORDER_LINES)
+
+
+def plan_made_of(frame: pl.LazyFrame, kinds: tuple[str, ...]) -> bool:
+    """Whether every line of ``frame``'s optimized plan starts with one of ``kinds``
+    (a plan that cannot be explained is not).
+
+    >>> import polars as pl
+    >>> plan_made_of(pl.LazyFrame({"x": [1]}).select("x"), ("DF [",))
+    True
+    """
     try:
         plan = frame.explain()
     except pl.exceptions.PolarsError:
         return False
     lines = [line.strip() for line in plan.splitlines() if line.strip()]
-    return bool(lines) and all(line.startswith(_STABLE_ORDER_LINES) for line in lines)
+    return bool(lines) and all(line.startswith(kinds) for line in lines)
 
 
 @contextlib.contextmanager

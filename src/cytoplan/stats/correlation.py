@@ -47,7 +47,7 @@ import polars as pl
 
 from cytoplan.config import settings
 from cytoplan.exceptions import ParameterError, StatisticsError
-from cytoplan.stats.blocks import stable_row_order, staged, working_memory
+from cytoplan.stats.blocks import plan_made_of, stable_row_order, staged, working_memory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,20 +161,16 @@ def fixed_batches(
 
 
 #: plan lines of a plain scan: slicing it reads only the rows asked for
-_PLAIN_SCAN = ("Parquet SCAN", "IPC SCAN", "PROJECT", "ESTIMATED ROWS", "DF [", "simple π")
+_PLAIN_FILE_SCAN = ("Parquet SCAN", "IPC SCAN", "PROJECT", "ESTIMATED ROWS", "simple π")
+_PLAIN_SCAN = (*_PLAIN_FILE_SCAN, "DF [")
 _PIECE_ALIGN = 8192
 
 
 def _plain_scan_source(lf: pl.LazyFrame) -> str | None:
     """``"file"`` or ``"memory"`` when ``lf`` is a plain scan of one, else None."""
-    try:
-        plan = lf.explain()
-    except Exception:  # pragma: no cover - an unexplainable plan streams
+    if not plan_made_of(lf, _PLAIN_SCAN):
         return None
-    lines = [line.strip() for line in plan.splitlines() if line.strip()]
-    if not lines or not all(line.startswith(_PLAIN_SCAN) for line in lines):
-        return None
-    return "memory" if any(line.startswith("DF [") for line in lines) else "file"
+    return "file" if plan_made_of(lf, _PLAIN_FILE_SCAN) else "memory"
 
 
 def _piece_rows(

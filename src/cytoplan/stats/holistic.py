@@ -52,7 +52,7 @@ import polars as pl
 
 from cytoplan.exceptions import ParameterError, StatisticsError
 from cytoplan.schema import require_summary_columns
-from cytoplan.stats.blocks import column_blocks, row_count, stable_row_order
+from cytoplan.stats.blocks import column_blocks, plan_made_of, row_count, stable_row_order
 
 if TYPE_CHECKING:
     from polars._typing import EngineType
@@ -428,12 +428,7 @@ _FILE_ORDER_PLAN_LINES = ("Parquet SCAN", "PROJECT", "SELECTION:", "ESTIMATED RO
 
 def _reads_in_file_order(frame: pl.LazyFrame, columns: list[str]) -> bool:
     """Whether ``frame`` projected to ``columns`` is a plain Parquet scan (and filter)."""
-    try:
-        plan = frame.select(columns).explain()
-    except pl.exceptions.PolarsError:
-        return False
-    lines = [line.strip() for line in plan.splitlines() if line.strip()]
-    return bool(lines) and all(line.startswith(_FILE_ORDER_PLAN_LINES) for line in lines)
+    return plan_made_of(frame.select(columns), _FILE_ORDER_PLAN_LINES)
 
 
 def _run_fused_blocks(

@@ -91,14 +91,11 @@ def annotate(
     if isinstance(external_metadata, pd.DataFrame):
         prepared = prepare_external_metadata_for_annotate(external_metadata)
         like += [prepared.add_suffix("_external"), prepared]
-        joined = pd.concat([platemap.iloc[:0], profiles.iloc[:0]], axis=1)  # the dtypes only
         for key in [external_join_on] if isinstance(external_join_on, str) else external_join_on:
-            if key in joined.columns and key in prepared.columns:
-                side = platemap if key in platemap.columns else profiles
-                aligned, prepared = _same_number_type(side, prepared, [(key, key)])
-                platemap, profiles = (
-                    (aligned, profiles) if side is platemap else (platemap, aligned)
-                )
+            if key in platemap.columns:  # the annotated side's key comes from the platemap
+                platemap, prepared = _same_number_type(platemap, prepared, [(key, key)])
+            else:
+                profiles, prepared = _same_number_type(profiles, prepared, [(key, key)])
         external = to_lazy(prepared, prepared.columns)
     if format_broad_cmap:
         if not any("Metadata_broad_sample" in frame.columns for frame in like):
