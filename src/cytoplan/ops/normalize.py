@@ -173,16 +173,17 @@ def normalize(
     >>> normalize(lf, method="robustize").collect()["Cells_x"].to_list()
     [-0.4, 0.0, 1.6]
     """
+    options: dict[str, Any] = {
+        "features": features,
+        "mad_robustize_epsilon": mad_robustize_epsilon,
+        "spherize_method": spherize_method,
+        "spherize_center": spherize_center,
+        "spherize_epsilon": spherize_epsilon,
+        "inverse_normal_n_quantiles": inverse_normal_n_quantiles,
+        "memory_limit": memory_limit,
+    }
     if isinstance(method, Normalizer):
-        given = _options_given(
-            features=features,
-            mad_robustize_epsilon=mad_robustize_epsilon,
-            spherize_method=spherize_method,
-            spherize_center=spherize_center,
-            spherize_epsilon=spherize_epsilon,
-            inverse_normal_n_quantiles=inverse_normal_n_quantiles,
-            memory_limit=memory_limit,
-        )
+        given = _options_given(**options)
         if given:
             reject(
                 "method",
@@ -192,16 +193,7 @@ def normalize(
             )
         normalizer = method
     else:
-        normalizer = make_normalizer(
-            method,
-            features=features,
-            mad_robustize_epsilon=mad_robustize_epsilon,
-            spherize_method=spherize_method,
-            spherize_center=spherize_center,
-            spherize_epsilon=spherize_epsilon,
-            inverse_normal_n_quantiles=inverse_normal_n_quantiles,
-            memory_limit=memory_limit,
-        )
+        normalizer = make_normalizer(method, **options)
     return normalizer.fit(lf, reference=reference, by=by).transform(lf)
 
 
