@@ -57,7 +57,8 @@ SPHERIZE_METHODS = ("PCA", "ZCA", "PCA-cor", "ZCA-cor")
 _WHERE = "spherize"
 _EPS = 2.220446049250313e-16
 _RESERVED = ("feature", "n_samples", "center", "scale")
-_OUT = "__cytoplan_out"
+_MISSING = "__cytoplan_missing"
+_VALUES = "__cytoplan_values"
 _TMP = "__cytoplan_spherized"
 #: copies of the reference rows alive during the direct SVD (X, Xt, U/work space)
 _DIRECT_COPIES = 4
@@ -384,81 +385,76 @@ class Spherize(Normalizer):
     def _apply(self, lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
         features = self.feature_names_in_
         outputs = self.output_names_
-        fields = [f"{_OUT}{j}" for j in range(len(outputs))]
-        inputs = [pl.col(name).cast(pl.Float64) for name in features]
+        # one fixed-size array per row: NumPy sees the batch as one (rows, d) matrix,
+        # and Polars packs and unpacks it far faster than a struct of d fields
+        # (an identity pass over 100,224 x 1,447: 4.0 against 9.0 s)
+        packed = [
+            pl.any_horizontal(pl.col(name).is_null() for name in features).alias(_MISSING),
+            pl.concat_arr([pl.col(name).cast(pl.Float64) for name in features]).alias(_VALUES),
+        ]
         frame = lf
         if self.by_:
             frame = self._with_group_index(lf)
-            inputs = [pl.col(GROUP_INDEX), *inputs]
-        function = partial(
-            _sphere_batch, arrays=self._arrays(), fields=fields, grouped=bool(self.by_)
-        )
-        spherized = pl.struct(inputs).map_batches(
-            function,
-            return_dtype=pl.Struct(dict.fromkeys(fields, pl.Float64)),
-            is_elementwise=True,
+            packed.insert(0, pl.col(GROUP_INDEX))
+        function = partial(_sphere_batch, arrays=self._arrays(), grouped=bool(self.by_))
+        spherized = pl.struct(packed).map_batches(
+            function, return_dtype=pl.Array(pl.Float64, len(outputs)), is_elementwise=True
         )
         frame = frame.with_columns(spherized.alias(_TMP))
+        position = {name: j for j, name in enumerate(outputs)}
+
+        def output(name: str) -> pl.Expr:
+            return pl.col(_TMP).arr.get(position[name]).alias(name)
+
         taken = set(features)
         columns: list[pl.Expr] = []
-        placed = False
-        for name in schema.names():
-            if name not in taken:
-                columns.append(pl.col(name))
-            elif not placed:
-                placed = True
-                columns += [
-                    pl.col(_TMP).struct.field(field).alias(out)
-                    for field, out in zip(fields, outputs, strict=True)
-                ]
-        if not self.method.startswith("PCA"):
+        if self.method.startswith("PCA"):
+            # the components take the place of the first feature
+            placed = False
+            for name in schema.names():
+                if name not in taken:
+                    columns.append(pl.col(name))
+                elif not placed:
+                    placed = True
+                    columns += [output(out) for out in outputs]
+        else:
             # ZCA keeps every feature at its own position
-            lookup = dict(zip(features, fields, strict=True))
-            columns = [
-                pl.col(_TMP).struct.field(lookup[name]).alias(name)
-                if name in taken
-                else pl.col(name)
-                for name in schema.names()
-            ]
+            columns = [output(name) if name in taken else pl.col(name) for name in schema.names()]
         return frame.select(columns)
 
 
 def _sphere_batch(
-    batch: pl.Series, *, arrays: list[tuple[Array, Array, Array]], fields: list[str], grouped: bool
+    batch: pl.Series, *, arrays: list[tuple[Array, Array, Array]], grouped: bool
 ) -> pl.Series:
     """((x − center) / scale) @ W for one batch of rows; rows with a null give nulls.
 
     The batch is worked through :data:`_SLICE_ROWS` rows at a time, so NumPy's copies
-    (the values, their standardized form) stay small whatever size of batch Polars
+    (the standardized values, the product) stay small whatever size of batch Polars
     hands over; only the result is as large as the batch.
     """
     import numpy as np
 
-    frame = batch.struct.unnest()
-    missing = frame.select(pl.any_horizontal(pl.all().is_null())).to_series().to_numpy()
-    out = np.empty((frame.height, len(fields)), order="F")
-    for start in range(0, frame.height, _SLICE_ROWS):
-        part = frame.slice(start, _SLICE_ROWS)
-        rows = slice(start, start + part.height)
-        if grouped:
-            index = part[GROUP_INDEX].to_numpy()
-            x = part.drop(GROUP_INDEX).to_numpy().astype(np.float64, copy=False)
-            for g in np.unique(index):
-                chosen = index == g
-                center, scale, w = arrays[g]
-                out[rows][chosen] = _tiled_product((x[chosen] - center) / scale, w)
-        else:
-            x = part.to_numpy().astype(np.float64, copy=False)
+    x = batch.struct.field(_VALUES).to_numpy()  # (rows, d); a null is NaN here
+    missing = batch.struct.field(_MISSING).to_numpy()
+    index = batch.struct.field(GROUP_INDEX).to_numpy() if grouped else None
+    out = np.empty((x.shape[0], arrays[0][2].shape[1]))
+    for start in range(0, x.shape[0], _SLICE_ROWS):
+        rows = slice(start, start + _SLICE_ROWS)
+        part = x[rows]
+        if index is None:
             center, scale, w = arrays[0]
-            out[rows] = _tiled_product((x - center) / scale, w)
-    result = pl.DataFrame({field: out[:, j] for j, field in enumerate(fields)})
+            out[rows] = _tiled_product((part - center) / scale, w)
+            continue
+        groups = index[rows]
+        for g in np.unique(groups):
+            chosen = groups == g
+            center, scale, w = arrays[g]
+            out[rows][chosen] = _tiled_product((part[chosen] - center) / scale, w)
+    result = pl.Series(batch.name, out, dtype=pl.Array(pl.Float64, out.shape[1]))
     del out
     if missing.any():
-        result = result.with_columns(
-            pl.when(pl.Series(missing)).then(None).otherwise(pl.col(field)).alias(field)
-            for field in fields
-        )
-    return result.to_struct(batch.name)
+        result = pl.select(pl.when(pl.Series(missing)).then(None).otherwise(result)).to_series()
+    return result.alias(batch.name)
 
 
 #: Rows of a batch standardized and multiplied at once (a multiple of ``_TILE_ROWS``).
