@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CANONICAL_COMPARTMENTS",
     "METADATA_PREFIX",
+    "RESERVED_PREFIX",
     "ColumnRoles",
     "column_roles",
     "compartment",
@@ -55,6 +56,7 @@ __all__ = [
     "infer_cp_features",
     "metadata",
     "metadata_columns",
+    "refuse_reserved",
     "repeated_names",
     "require_columns",
     "require_numeric",
@@ -204,6 +206,31 @@ def require_numeric(frame: pl.LazyFrame | pl.DataFrame | pl.Schema, names: Itera
         msg = (
             f"feature column(s) are not numeric: {', '.join(bad[:5])}{more}; "
             "fix or cast them, or name the features to use explicitly"
+        )
+        raise SchemaError(msg)
+
+
+#: Prefix of the temporary columns cytoplan adds inside its plans.
+RESERVED_PREFIX = "__cytoplan"
+
+
+def refuse_reserved(frame: pl.LazyFrame | pl.DataFrame | pl.Schema) -> None:
+    """Raise :class:`SchemaError` if a column name starts with ``__cytoplan``.
+
+    cytoplan's plans add temporary columns of that prefix (group indices, row
+    numbers); an input column of such a name would be overwritten or clash.
+
+    >>> refuse_reserved(pl.Schema({"Cells_x": pl.Float64}))
+    >>> refuse_reserved(pl.Schema({"__cytoplan_group": pl.String}))
+    Traceback (most recent call last):
+    ...
+    cytoplan.exceptions.SchemaError: column name(s) ['__cytoplan_group'] start with ...
+    """
+    reserved = [name for name in schema_of(frame).names() if name.startswith(RESERVED_PREFIX)]
+    if reserved:
+        msg = (
+            f"column name(s) {reserved} start with {RESERVED_PREFIX!r}, which cytoplan "
+            "reserves for its temporary columns; rename them"
         )
         raise SchemaError(msg)
 

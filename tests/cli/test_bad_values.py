@@ -126,3 +126,13 @@ def test_blocklist_alone_needs_no_reference_rows_and_a_stray_blocklist_is_report
     )
     assert done.stderr == "warning: --blocklist is used only by the blocklist operation\n"
     assert "Cells_a" in pl.read_parquet(out).columns
+
+
+@pytest.mark.parametrize("by", ["", ",", " , "])
+def test_normalize_by_naming_no_column_is_an_error(wells: Path, tmp_path: Path, by: str) -> None:
+    # it used to mean "one fit over all rows", silently
+    done = run("normalize", wells, tmp_path / "out.parquet", "--by", by, expect=1)
+    assert done.stderr == (
+        f"error: --by {by!r} names no column: give one (e.g. --by Metadata_Plate) or leave it out\n"
+    )
+    assert not (tmp_path / "out.parquet").exists()

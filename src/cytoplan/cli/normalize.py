@@ -72,14 +72,19 @@ def normalize_command(
         --samples "Metadata_control_type == 'negcon'"
     """
     from cytoplan.api import normalize
+    from cytoplan.exceptions import ParameterError
     from cytoplan.io.sinks import write_profiles
 
+    keys = split_list(by)
+    if keys == []:
+        msg = f"--by {by!r} names no column: give one (e.g. --by Metadata_Plate) or leave it out"
+        raise ParameterError(msg)
     result = normalize(
         input_table,
         method=method,  # type: ignore[arg-type]
         features=split_list(features),
         reference=samples,
-        by=split_list(by),
+        by=keys,
         mad_robustize_epsilon=mad_robustize_epsilon,
         spherize_method=spherize_method,  # type: ignore[arg-type]
         spherize_center=spherize_center,

@@ -35,7 +35,7 @@ from cytoplan.exceptions import (
 from cytoplan.ops._params import reject
 from cytoplan.ops.aggregate import resolve_features
 from cytoplan.query import as_predicate
-from cytoplan.schema import repeated_names, require_columns, require_numeric
+from cytoplan.schema import refuse_reserved, repeated_names, require_columns, require_numeric
 
 if TYPE_CHECKING:
     from cytoplan.ops.aggregate import FeatureSpec
@@ -165,6 +165,8 @@ class Normalizer:
     name: ClassVar[str] = ""
     #: the ``__init__`` parameters saved with the statistics
     _param_names: ClassVar[tuple[str, ...]] = ()
+    #: the columns of ``stats_`` besides the group keys
+    _stats_columns: ClassVar[tuple[str, ...]] = ("feature", "n_samples")
 
     feature_names_in_: list[str]
     by_: list[str]
@@ -219,12 +221,20 @@ class Normalizer:
         if isinstance(lf, pl.DataFrame):
             lf = lf.lazy()
         schema = lf.collect_schema()
+        refuse_reserved(schema)
         keys = _as_keys(by)
         require_columns(schema, keys)
         features = resolve_features(schema, self.features)
         both = [key for key in keys if key in features]
         if both:
             msg = f"column(s) {both} are both group keys (by=) and features; drop them from one"
+            raise SchemaError(msg)
+        named_like_stats = [key for key in keys if key in self._stats_columns]
+        if named_like_stats:
+            msg = (
+                f"group key(s) {named_like_stats} are named like columns of the statistics "
+                f"table ({', '.join(self._stats_columns)}); rename them"
+            )
             raise SchemaError(msg)
         predicate = as_predicate(reference)
         if predicate is not None:
@@ -271,6 +281,7 @@ class Normalizer:
         if isinstance(lf, pl.DataFrame):
             lf = lf.lazy()
         schema = lf.collect_schema()
+        refuse_reserved(schema)
         require_columns(schema, [*self.by_, *self.feature_names_in_])
         require_numeric(schema, self.feature_names_in_)
         fitted = self.groups_.schema

@@ -91,6 +91,7 @@ class _CenterScale(Normalizer):
 
 
 _ONES = "__cytoplan_ones"
+_FEATURE = "__cytoplan_feature"
 
 
 def _broadcast(name: str, value: float | None, ones: pl.Expr | None = None) -> pl.Expr:
@@ -114,7 +115,10 @@ def _tidy(
     """Wide per-statistic tables (keys + one column per feature) → tidy rows."""
     parts: list[pl.DataFrame] = []
     for statistic, table in wide.items():
-        long = table.unpivot(index=keys, on=features, variable_name="feature", value_name=statistic)
+        # a feature may itself be named "feature": unpivot under another name first
+        long = table.unpivot(
+            index=keys, on=features, variable_name=_FEATURE, value_name=statistic
+        ).rename({_FEATURE: "feature"})
         parts.append(long if not parts else long.select(statistic))
     tidy = pl.concat(parts, how="horizontal")
     if keys:
@@ -152,6 +156,15 @@ class Standardize(_CenterScale):
 
     name: ClassVar[str] = "standardize"
     _param_names: ClassVar[tuple[str, ...]] = ()
+    _stats_columns: ClassVar[tuple[str, ...]] = (
+        "feature",
+        "n_samples",
+        "count",
+        "mean",
+        "var",
+        "center",
+        "scale",
+    )
 
     def _fit_stats(
         self,
@@ -215,6 +228,15 @@ class Robustize(_CenterScale):
 
     name: ClassVar[str] = "robustize"
     _param_names: ClassVar[tuple[str, ...]] = ()
+    _stats_columns: ClassVar[tuple[str, ...]] = (
+        "feature",
+        "n_samples",
+        "median",
+        "q25",
+        "q75",
+        "center",
+        "scale",
+    )
 
     def _fit_stats(
         self,
@@ -272,6 +294,14 @@ class MADRobustize(_CenterScale):
 
     name: ClassVar[str] = "mad_robustize"
     _param_names: ClassVar[tuple[str, ...]] = ("epsilon",)
+    _stats_columns: ClassVar[tuple[str, ...]] = (
+        "feature",
+        "n_samples",
+        "median",
+        "mad",
+        "center",
+        "scale",
+    )
 
     def __init__(
         self,

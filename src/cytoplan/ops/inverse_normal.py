@@ -67,6 +67,7 @@ class InverseNormal(Normalizer):
 
     name: ClassVar[str] = "inverse_normal"
     _param_names: ClassVar[tuple[str, ...]] = ("n_quantiles",)
+    _stats_columns: ClassVar[tuple[str, ...]] = ("feature", "n_samples", "n_quantiles", "quantiles")
 
     def __init__(
         self,

@@ -104,6 +104,7 @@ class Spherize(Normalizer):
 
     name: ClassVar[str] = "spherize"
     _param_names: ClassVar[tuple[str, ...]] = ("method", "center", "epsilon")
+    _stats_columns: ClassVar[tuple[str, ...]] = _RESERVED
 
     output_names_: list[str]
     rank_: list[int]
@@ -160,6 +161,7 @@ class Spherize(Normalizer):
         if clash:
             msg = f"feature name(s) {clash} clash with the statistics table's columns; rename them"
             raise SchemaError(msg)
+        _refuse_taken_outputs(schema, features, outputs)
         d = len(features)
         budget = settings(memory_limit=self.memory_limit).memory_limit
         total = int(groups["n_samples"].sum())
@@ -385,6 +387,7 @@ class Spherize(Normalizer):
     def _apply(self, lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
         features = self.feature_names_in_
         outputs = self.output_names_
+        _refuse_taken_outputs(schema, features, outputs)
         # one fixed-size array per row: NumPy sees the batch as one (rows, d) matrix,
         # and Polars packs and unpacks it far faster than a struct of d fields
         # (an identity pass over 100,224 x 1,447: 4.0 against 9.0 s)
@@ -421,6 +424,17 @@ class Spherize(Normalizer):
             # ZCA keeps every feature at its own position
             columns = [output(name) if name in taken else pl.col(name) for name in schema.names()]
         return frame.select(columns)
+
+
+def _refuse_taken_outputs(schema: pl.Schema, features: list[str], outputs: list[str]) -> None:
+    """PCA's components (``PC1``...) must not land on a column the table keeps."""
+    taken = [name for name in outputs if name in schema and name not in features]
+    if taken:
+        msg = (
+            f"PCA names its components {outputs[0]}..{outputs[-1]}, but the table already "
+            f"has column(s) {_listed(taken)}; rename or drop them first"
+        )
+        raise SchemaError(msg)
 
 
 def _sphere_batch(
