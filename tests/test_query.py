@@ -5,7 +5,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from cytoplan.query import QueryError, as_predicate, columns_in
+from cytoplan import feature_select, normalize
+from cytoplan.exceptions import ColumnNotFoundError
+from cytoplan.query import QueryError, as_predicate, check_predicate, columns_in, parse_query
 
 FRAME = pl.DataFrame(
     {
@@ -40,6 +42,12 @@ QUERIES = [
     "Metadata_conc <= Metadata_dose",
     "Metadata_conc in [1, 2]",
     "Metadata_conc not in [1]",
+    # pandas reads == / != against a list as in / not in
+    "Metadata_Object_Count == [5, 9]",
+    "Metadata_Object_Count != [5, 9]",
+    "['negcon', 'trt'] == Metadata_control_type",
+    # backticks inside a string literal are text, not a quoted name
+    "`Metadata_odd name` != '`a`'",
 ]
 
 
@@ -76,6 +84,8 @@ def test_columns_in_lists_names_in_order() -> None:
         ("@threshold < Metadata_dose", "cannot parse"),
         ("Metadata_dose >", "cannot parse"),
         ("Metadata_dose in Metadata_Object_Count", "unsupported syntax"),
+        ("1 == 1", "is a constant"),
+        ("'a' != 'b'", "is a constant"),
     ],
 )
 def test_unsupported_syntax_is_refused_with_the_offending_part(query: str, message: str) -> None:
@@ -127,3 +137,43 @@ def test_text_metadata_selects_what_pandas_selects_on_its_own_reading(query: str
 def test_ordering_text_against_a_number_fails_when_read() -> None:
     with pytest.raises(pl.exceptions.InvalidOperationError, match="conversion from `str`"):
         TEXT.filter(as_predicate("Metadata_Plate > 3"))
+
+
+def test_a_backticked_literal_matches_its_text() -> None:
+    frame = pl.DataFrame({"Metadata_s": ["`a`", "b"]})
+    assert frame.filter(as_predicate("Metadata_s == '`a`'"))["Metadata_s"].to_list() == ["`a`"]
+
+
+SCHEMA = pl.Schema({"Metadata_n": pl.Int64, "Metadata_Well": pl.String, "Metadata_d": pl.Date})
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("Metadata_n == '1'", "cannot compare string with numeric type"),
+        ("Metadata_Well == Metadata_n", "cannot compare string with numeric type"),
+        ("Metadata_n", "filter predicate must be of type `Boolean`"),
+        ("Metadata_d > '2020-06-01'", "cannot compare 'date/datetime/time' to a string"),
+    ],
+)
+def test_a_query_the_table_cannot_answer_is_a_query_error_before_any_read(
+    query: str, reason: str
+) -> None:
+    with pytest.raises(QueryError, match=f"query .* cannot be applied to this table: {reason}"):
+        check_predicate(parse_query(query), SCHEMA, query)
+    # and so through the operations that take a reference query
+    table = pl.LazyFrame(
+        {"Metadata_n": [1, 2], "Metadata_Well": ["A", "B"], "Cells_x": [1.0, 2.0]}
+    ).with_columns(Metadata_d=pl.date(2020, 1, 1))
+    with pytest.raises(QueryError, match="cannot be applied to this table"):
+        normalize(table, reference=query)
+    with pytest.raises(QueryError, match="cannot be applied to this table"):
+        feature_select(table, operations="variance_threshold", reference=query)
+
+
+def test_feature_select_names_an_unknown_query_column_once() -> None:
+    table = pl.LazyFrame({"Metadata_Well": ["A", "B"], "Cells_x": [1.0, 2.0]})
+    with pytest.raises(ColumnNotFoundError, match="not found: 'Metadata_Plate'; available"):
+        feature_select(table, reference="Metadata_Plate == 'P1' or Metadata_Plate == 'P2'")
+    with pytest.raises(ColumnNotFoundError, match="not found: 'Metadata_Plate'; available"):
+        normalize(table, reference="Metadata_Plate == 'P1' or Metadata_Plate == 'P2'")

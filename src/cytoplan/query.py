@@ -5,7 +5,8 @@ pycytominer selects the rows that statistics are fitted on (``samples=``) with
 module accepts exactly that part, translated once into a Polars expression:
 
 * comparisons ``==  !=  <  <=  >  >=``, chained (``1 < Metadata_x <= 3``);
-* membership ``in`` / ``not in`` against a list or tuple of literals;
+* membership ``in`` / ``not in`` against a list or tuple of literals (``==`` / ``!=``
+  against a list mean the same, as in pandas);
 * ``and`` / ``or`` / ``not`` and their bitwise spellings ``&`` / ``|`` / ``~``;
 * column names, or any name in backticks (```Metadata_odd name```);
 * string, number, ``True``/``False`` and ``None`` literals (``== None`` is ``is_null``).
@@ -19,8 +20,10 @@ Missing values (null, and NaN in a float column) compare as pandas compares them
 unequal to everything, so a row with a missing value is kept by ``!=`` and
 ``not in`` and dropped by every other comparison (``not x > 1`` keeps it).
 
-Anything else (function calls, arithmetic, ``@variables``) is refused with a
-:class:`~cytoplan.exceptions.CytoplanError` that names the offending part.
+Anything else (function calls, arithmetic, ``@variables``, a query on no column) is
+refused with a :class:`~cytoplan.exceptions.CytoplanError` that names the offending
+part; :func:`check_predicate` tries a translated query on a table's schema, so a
+comparison its types do not allow is reported before any row is read.
 ``"all"`` means every row.
 
 Examples
@@ -52,14 +55,15 @@ import polars as pl
 
 from cytoplan.exceptions import CytoplanError
 
-__all__ = ["QueryError", "as_predicate", "columns_in", "parse_query"]
+__all__ = ["QueryError", "as_predicate", "check_predicate", "columns_in", "parse_query"]
 
 
 class QueryError(CytoplanError):
     """A query string uses syntax outside the supported subset, or is malformed."""
 
 
-_BACKTICK = re.compile(r"`([^`]*)`")
+#: a quoted string literal (left as it is) or a backticked name
+_BACKTICK = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|`([^`]*)`""")
 _COMPARE = {
     ast.Eq: "eq",
     ast.NotEq: "ne",
@@ -80,6 +84,33 @@ def as_predicate(samples: str | pl.Expr | None) -> pl.Expr | None:
     if samples.strip() == "all":
         return None
     return parse_query(samples)
+
+
+def check_predicate(predicate: pl.Expr, schema: pl.Schema, query: str | pl.Expr | None) -> None:
+    """Raise :class:`QueryError` if ``predicate`` cannot run on a table of ``schema``.
+
+    The predicate is tried on an empty table of that schema, so comparisons Polars
+    cannot make (a number column against text, a date against a string, a condition
+    that is not true/false) are reported with the query before any row is read.
+    Text that must be read as a number is checked as the rows are read.
+
+    >>> schema = pl.Schema({"Metadata_n": pl.Int64})
+    >>> check_predicate(parse_query("Metadata_n > 1"), schema, "Metadata_n > 1")
+    >>> check_predicate(parse_query("Metadata_n == '1'"), schema, "Metadata_n == '1'")
+    Traceback (most recent call last):
+    ...
+    cytoplan.query.QueryError: query "Metadata_n == '1'" cannot be applied to this table: ...
+    """
+    try:
+        pl.LazyFrame(schema=schema).filter(predicate).collect()
+    except (
+        pl.exceptions.ComputeError,
+        pl.exceptions.InvalidOperationError,
+        pl.exceptions.SchemaError,
+    ) as error:
+        reason = str(error).strip().splitlines()[0]
+        msg = f"query {query!r} cannot be applied to this table: {reason}"
+        raise QueryError(msg) from None
 
 
 def parse_query(text: str) -> pl.Expr:
@@ -166,8 +197,8 @@ def _membership(column: pl.Expr, values: list[Any]) -> pl.Expr:
         parts.append(column.cast(pl.String).str.to_lowercase().is_in(flags))
     if any(v is None for v in values):
         parts.append(column.is_null())
-    if not parts:  # an empty list
-        return pl.lit(value=False)
+    if not parts:  # an empty list: false for every row (still a condition on the column)
+        return column.is_null() & pl.lit(value=False)
     member = parts[0]
     for part in parts[1:]:
         member = member.fill_null(value=False) | part.fill_null(value=False)
@@ -188,14 +219,16 @@ class _Translator:
             msg = f"cannot parse query {self.text!r}: {exc}"
             raise QueryError(msg) from None
         result = self._node(tree.body)
-        if not isinstance(result, pl.Expr):
+        if not isinstance(result, pl.Expr) or not result.meta.root_names():
             msg = f"query {self.text!r} is a constant, not a condition on columns"
             raise QueryError(msg)
         return result
 
     def _stash_backtick(self, match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return match.group(1)  # a string literal: backticks inside it are text
         placeholder = f"__cytoplan_bt{len(self._quoted)}__"
-        self._quoted[placeholder] = match.group(1)
+        self._quoted[placeholder] = match.group(2)
         return placeholder
 
     def _refuse(self, node: ast.AST) -> QueryError:
@@ -266,6 +299,13 @@ class _Translator:
         method = _COMPARE.get(type(op))
         if method is None:
             raise self._refuse(node)
+        if method in ("eq", "ne") and isinstance(right, list) != isinstance(left, list):
+            # pandas reads ``x == [1, 2]`` as ``x in [1, 2]``
+            column, values = (left, right) if isinstance(right, list) else (right, left)
+            if not isinstance(column, pl.Expr):
+                raise self._refuse(node)
+            member = _membership(column, values)
+            return member if method == "eq" else ~member
         if right is None or left is None:
             other = left if right is None else right
             if method not in ("eq", "ne") or not isinstance(other, pl.Expr):

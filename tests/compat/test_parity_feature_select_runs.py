@@ -142,3 +142,22 @@ def test_boolean_features_are_numbers_as_in_pandas(operation):
     theirs = pycytominer.feature_select(wells, operation=operation)
     assert_same(ours, theirs)
     assert ours["Cells_flag"].dtype == bool and "Cells_same" not in ours.columns
+
+
+@pytest.mark.parametrize(
+    "after", ["drop_na_columns", "variance_threshold", "correlation_threshold", "drop_outliers"]
+)
+def test_operations_after_noise_removal_dropped_every_feature_drop_nothing(after: str) -> None:
+    # they used to raise "no feature columns found" (an empty list read as no list)
+    profiles = pd.DataFrame({"Metadata_g": ["a", "a", "b", "b"], "Cells_x": [0.0, 10.0, 0.0, 10.0]})
+    options = {
+        "features": ["Cells_x"],
+        "operation": ["noise_removal", after],
+        "noise_removal_perturb_groups": "Metadata_g",
+        "noise_removal_stdev_cutoff": 0.5,
+    }
+    got = compat.feature_select(profiles, **options)
+    assert list(got.columns) == ["Metadata_g"]
+    if after != "variance_threshold":  # pycytominer itself raises there (see compat.md)
+        expected = pycytominer.feature_select(profiles, **options)
+        assert list(expected.columns) == ["Metadata_g"]

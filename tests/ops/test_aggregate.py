@@ -241,3 +241,44 @@ def test_nan_is_missing_and_float32_is_widened(method: str) -> None:
     expected = _reference(df, strata=["Metadata_Well"], operation=method)
     _assert_matches(got, expected, rtol=1e-12 if method == "mean" else 0.0)
     assert got.schema["Cells_y"] == pl.Float64
+
+
+def test_subset_keys_of_another_number_type_match_by_value() -> None:
+    # a float subset key against integer object numbers used to select no cell at all
+    cells = pd.DataFrame(
+        {
+            "Metadata_Well": ["A", "A", "B", "B"],
+            "Metadata_ObjectNumber": [1, 2, 1, 2],
+            "Cells_x": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    for keys in ([1.0], np.array([1], dtype="int32")):
+        subset = pd.DataFrame({"Metadata_ObjectNumber": keys})
+        expected = pycytominer.aggregate(
+            cells, strata=["Metadata_Well"], features=["Cells_x"], subset_data_df=subset
+        )
+        got = aggregate(
+            pl.from_pandas(cells).lazy(),
+            strata=["Metadata_Well"],
+            features=["Cells_x"],
+            subset=pl.from_pandas(subset),
+        ).collect()
+        assert got["Cells_x"].to_list() == expected["Cells_x"].tolist() == [1.0, 3.0]
+
+
+def test_object_count_skips_nan_object_numbers_as_pandas_counts() -> None:
+    cells = pd.DataFrame(
+        {
+            "Metadata_Well": ["A", "A", "A", "B"],
+            "Metadata_ObjectNumber": [1.0, np.nan, 3.0, 1.0],
+            "Cells_x": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    expected = pycytominer.aggregate(
+        cells, strata=["Metadata_Well"], features=["Cells_x"], compute_object_count=True
+    )
+    # NaN kept as NaN, as a Parquet file written by pandas gives it
+    frame = pl.from_pandas(cells, nan_to_null=False).lazy()
+    got = aggregate(frame, strata=["Metadata_Well"], features=["Cells_x"], object_count=True)
+    counts = got.collect()[OBJECT_COUNT].to_list()
+    assert counts == expected[OBJECT_COUNT].tolist() == [2, 1]

@@ -131,7 +131,8 @@ def restrict_to_subset(lf: pl.LazyFrame, subset: pl.LazyFrame | pl.DataFrame) ->
     """Keep the rows of ``lf`` whose values match a row of ``subset`` on all its columns.
 
     A semi join: a row is kept once however many times its key appears in ``subset``.
-    Keys whose dtypes differ are compared as strings.
+    Numeric keys of different types are compared by value (``1.0`` matches ``1``, as
+    pandas merges them); other keys whose dtypes differ are compared as strings.
     """
     if not isinstance(subset, pl.LazyFrame | pl.DataFrame):
         kind = type_name(subset)
@@ -161,6 +162,11 @@ def restrict_to_subset(lf: pl.LazyFrame, subset: pl.LazyFrame | pl.DataFrame) ->
         if schema[key] == sub_schema[key]:
             left.append(pl.col(key))
             right.append(pl.col(key))
+        elif schema[key].is_numeric() and sub_schema[key].is_numeric():
+            integers = schema[key].is_integer() and sub_schema[key].is_integer()
+            common = pl.Int64 if integers else pl.Float64
+            left.append(pl.col(key).cast(common))
+            right.append(pl.col(key).cast(common))
         else:
             left.append(pl.col(key).cast(pl.String))
             right.append(pl.col(key).cast(pl.String))
@@ -234,7 +240,7 @@ def aggregate(
     method
         ``"median"`` (exact, in column blocks) or ``"mean"`` (same blocks, deterministic).
     object_count
-        Add ``Metadata_Object_Count``: the non-null values of ``object_feature`` per
+        Add ``Metadata_Object_Count``: the non-missing values of ``object_feature`` per
         group (int64).
     object_feature
         Column counted by ``object_count``.
@@ -296,7 +302,10 @@ def aggregate(
             reject("fields_of_view", fields_of_view, "'all' or a list of sites")
         frame = restrict_fields_of_view(frame, fields_of_view, fields_of_view_feature)
 
-    count = pl.col(object_feature).count().cast(pl.Int64).alias(OBJECT_COUNT)
+    counted = pl.col(object_feature)
+    if object_count and schema[object_feature].is_float():
+        counted = counted.fill_nan(None)  # NaN is missing too, as pandas' count() skips it
+    count = counted.count().cast(pl.Int64).alias(OBJECT_COUNT)
     # the mean runs on the median's column blocks too: Polars' streaming mean adds
     # partial sums in whatever order threads finish (its last bits change with the
     # thread count), while each block's in-memory group-by sums a group in row order

@@ -241,7 +241,7 @@ def _run_operations(
                 outlier_cutoff=outlier_cutoff,
                 min_variance=min_variance,
             )
-            if len(run) > 1
+            if len(run) > 1 and remaining
             else None
         )
         if params is not None:
@@ -252,6 +252,8 @@ def _run_operations(
             continue
         op = operations[position]
         position += 1
+        if not remaining and op != "blocklist":
+            continue  # every feature is gone: only the blocklist (any column) can drop more
         if op == "variance_threshold":
             exclude = variance_threshold(
                 profiles, features=remaining, samples=samples, min_variance=min_variance
@@ -294,17 +296,12 @@ def _run_operations(
                     "and noise_removal_stdev_cutoff"
                 )
                 raise ValueError(msg)
-            # earlier operations may have dropped every feature: nothing left to drop
-            exclude = (
-                noise_removal(
-                    profiles,
-                    noise_removal_perturb_groups,
-                    features=remaining,
-                    samples=samples,
-                    noise_removal_stdev_cutoff=noise_removal_stdev_cutoff,
-                )
-                if remaining
-                else []
+            exclude = noise_removal(
+                profiles,
+                noise_removal_perturb_groups,
+                features=remaining,
+                samples=samples,
+                noise_removal_stdev_cutoff=noise_removal_stdev_cutoff,
             )
         excluded += exclude
         remaining = [f for f in remaining if f not in excluded]
