@@ -150,7 +150,6 @@ SCHEMA = pl.Schema({"Metadata_n": pl.Int64, "Metadata_Well": pl.String, "Metadat
 @pytest.mark.parametrize(
     ("query", "reason"),
     [
-        ("Metadata_n == '1'", "cannot compare string with numeric type"),
         ("Metadata_Well == Metadata_n", "cannot compare string with numeric type"),
         ("Metadata_n", "filter predicate must be of type `Boolean`"),
         ("Metadata_d > '2020-06-01'", "cannot compare 'date/datetime/time' to a string"),
@@ -177,3 +176,52 @@ def test_feature_select_names_an_unknown_query_column_once() -> None:
         feature_select(table, reference="Metadata_Plate == 'P1' or Metadata_Plate == 'P2'")
     with pytest.raises(ColumnNotFoundError, match="not found: 'Metadata_Plate'; available"):
         normalize(table, reference="Metadata_Plate == 'P1' or Metadata_Plate == 'P2'")
+
+
+#: columns whose types pandas compares in its own way (schema known)
+TYPED = pl.DataFrame(
+    {
+        "Metadata_id": [2**53 + 1, 2**53, 7, 8],
+        "Metadata_f32": pl.Series([0.1, 0.2, 0.3, float("nan")], dtype=pl.Float32),
+        "Metadata_f": [1.0, float("nan"), None, 3.0],
+        "Metadata_n": [1, 2, 3, 4],
+        "Metadata_a": ["nan", "x", "NaN", None],
+        "Metadata_b": ["nan", "y", "NaN", None],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Metadata_id == 9007199254740992",
+        "Metadata_id != 9007199254740993",
+        "Metadata_id in [9007199254740992, 7]",
+        "Metadata_id > 9007199254740992",
+        "9007199254740992 < Metadata_id",
+        "Metadata_f32 == 0.1",
+        "Metadata_f32 != 0.1",
+        "Metadata_f32 > 0.1",
+        "Metadata_f32 in [0.2, 0.3]",
+        "Metadata_n == '1'",
+        "Metadata_f == '1'",
+        "Metadata_f != '1'",
+        "Metadata_n != '1'",
+        "Metadata_n in ['1', 2]",
+        "Metadata_n not in ['1']",
+        "Metadata_f in [None, 1]",
+        "Metadata_f not in [None]",
+        "Metadata_a == Metadata_b",
+        "Metadata_a != Metadata_b",
+    ],
+)
+def test_with_the_schema_columns_compare_as_pandas_compares_their_types(query: str) -> None:
+    frame = TYPED.with_row_index("row")
+    pandas = TYPED.to_pandas()
+    expected = pandas.query(query).index.tolist()
+    assert frame.filter(as_predicate(query, TYPED.schema))["row"].to_list() == expected
+
+
+def test_ordering_a_number_column_against_text_is_a_query_error() -> None:
+    with pytest.raises(QueryError, match="orders a number column against text"):
+        as_predicate("Metadata_n > '1'", TYPED.schema)

@@ -74,8 +74,12 @@ _COMPARE = {
 }
 
 
-def as_predicate(samples: str | pl.Expr | None) -> pl.Expr | None:
-    """A row predicate from an expression, a query string, ``"all"`` or None (all rows)."""
+def as_predicate(samples: str | pl.Expr | None, schema: pl.Schema | None = None) -> pl.Expr | None:
+    """A row predicate from an expression, a query string, ``"all"`` or None (all rows).
+
+    With the table's ``schema``, a query is read with its columns' types as pandas
+    reads them (see :func:`parse_query`).
+    """
     if samples is None or isinstance(samples, pl.Expr):
         return samples
     if not isinstance(samples, str):
@@ -83,7 +87,7 @@ def as_predicate(samples: str | pl.Expr | None) -> pl.Expr | None:
         raise QueryError(msg)
     if samples.strip() == "all":
         return None
-    return parse_query(samples)
+    return parse_query(samples, schema)
 
 
 def check_predicate(predicate: pl.Expr, schema: pl.Schema, query: str | pl.Expr | None) -> None:
@@ -113,9 +117,23 @@ def check_predicate(predicate: pl.Expr, schema: pl.Schema, query: str | pl.Expr 
         raise QueryError(msg) from None
 
 
-def parse_query(text: str) -> pl.Expr:
-    """Translate a pandas-style query string into a Polars expression."""
-    return _Translator(text).translate()
+def parse_query(text: str, schema: pl.Schema | None = None) -> pl.Expr:
+    """Translate a pandas-style query string into a Polars expression.
+
+    Given the table's ``schema``, a number or float column is compared as pandas
+    compares it: an integer column with an integer exactly (not through float64),
+    a float32 column with the literal rounded to float32, a number column never
+    equal to text; only a float column holds NaN. Without it, every column is read
+    as its text or numbers would be (``Metadata_*`` columns are text in cytoplan).
+
+    >>> f32 = pl.Series([0.1, 0.2], dtype=pl.Float32)
+    >>> frame = pl.DataFrame({"n": [2**53, 2**53 + 1], "f": f32})
+    >>> frame.filter(parse_query("n == 9007199254740993", frame.schema))["n"].to_list()
+    [9007199254740993]
+    >>> frame.filter(parse_query("f == 0.1", frame.schema)).height
+    1
+    """
+    return _Translator(text, schema).translate()
 
 
 def columns_in(text: str) -> list[str]:
@@ -206,10 +224,17 @@ def _membership(column: pl.Expr, values: list[Any]) -> pl.Expr:
 
 
 class _Translator:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, schema: pl.Schema | None = None) -> None:
         self.text = text
+        self.schema = schema
         self.names: list[str] = []
         self._quoted: dict[str, str] = {}
+
+    def _dtype(self, side: Any) -> pl.DataType | None:
+        """The type of a bare column side, when the schema is known."""
+        if self.schema is None or not isinstance(side, pl.Expr) or not side.meta.is_column():
+            return None
+        return self.schema.get(side.meta.output_name())
 
     def translate(self) -> pl.Expr:
         source = _BACKTICK.sub(self._stash_backtick, self.text.strip())
@@ -294,7 +319,7 @@ class _Translator:
         if isinstance(op, ast.In | ast.NotIn):
             if not isinstance(left, pl.Expr) or not isinstance(right, list):
                 raise self._refuse(node)
-            member = _membership(left, right)
+            member = self._membership(left, right)
             return ~member if isinstance(op, ast.NotIn) else member
         method = _COMPARE.get(type(op))
         if method is None:
@@ -304,13 +329,16 @@ class _Translator:
             column, values = (left, right) if isinstance(right, list) else (right, left)
             if not isinstance(column, pl.Expr):
                 raise self._refuse(node)
-            member = _membership(column, values)
+            member = self._membership(column, values)
             return member if method == "eq" else ~member
         if right is None or left is None:
             other = left if right is None else right
             if method not in ("eq", "ne") or not isinstance(other, pl.Expr):
                 raise self._refuse(node)
             return other.is_null() if method == "eq" else other.is_not_null()
+        typed = self._typed_comparison(node, method, left, right)
+        if typed is not None:
+            return typed
         strict = method not in ("eq", "ne")
         if method in ("eq", "ne"):
             left, right = _boolean_side(left, right), _boolean_side(right, left)
@@ -319,8 +347,80 @@ class _Translator:
         left_expr = left if isinstance(left, pl.Expr) else pl.lit(left)
         result: pl.Expr = getattr(left_expr, method)(right)
         # NaN is missing too, but Polars orders it above every number and equal to itself
-        nan = _nan_on_either_side(left, right)
+        nan = None if self._cannot_hold_nan(left, right) else _nan_on_either_side(left, right)
         if nan is not None:
             result = result | nan if method == "ne" else result & ~nan
         # pandas compares missing values as unequal to everything: never null
         return result.fill_null(value=method == "ne")
+
+    def _cannot_hold_nan(self, left: Any, right: Any) -> bool:
+        """Two columns of known types, neither of them float: no side is NaN (the text
+        ``"nan"`` is text)."""
+        dtypes = [self._dtype(left), self._dtype(right)]
+        return all(d is not None and not d.is_float() for d in dtypes)
+
+    def _membership(self, column: pl.Expr, values: list[Any]) -> pl.Expr:
+        """``column in values``; a number column is matched by value (text never matches
+        it, and ``None`` matches no float: NaN is unequal to everything)."""
+        dtype = self._dtype(column)
+        if dtype is None or not dtype.is_numeric():
+            return _membership(column, values)
+        numbers = [v for v in values if _is_number(v) or isinstance(v, bool)]
+        if not dtype.is_float():
+            numbers += [None] if any(v is None for v in values) else []
+        parts = [_number_equals(column, dtype, v) for v in numbers]
+        if not parts:
+            return column.is_null() & pl.lit(value=False)
+        member = parts[0]
+        for part in parts[1:]:
+            member = member | part
+        return member
+
+    def _typed_comparison(
+        self, node: ast.AST, method: str, left: Any, right: Any
+    ) -> pl.Expr | None:
+        """A number column against a literal, read as pandas reads it (None: not such a
+        comparison, or the schema is unknown)."""
+        for column, literal, flipped in ((left, right, False), (right, left, True)):
+            dtype = self._dtype(column)
+            if dtype is None or not dtype.is_numeric() or isinstance(literal, pl.Expr):
+                continue
+            if isinstance(literal, str):
+                if method not in ("eq", "ne"):
+                    msg = f"query {self.text!r} orders a number column against text"
+                    raise QueryError(msg)
+                # never equal; the column is kept in the expression for its rows' count
+                never: pl.Expr = (
+                    column.is_null() | pl.lit(value=True)
+                    if method == "ne"
+                    else column.is_null() & pl.lit(value=False)
+                )
+                return never
+            if not _is_number(literal):
+                return None
+            value = _number_literal(dtype, literal)
+            order = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}.get(method, method)
+            result: pl.Expr = getattr(column, order if flipped else method)(value)
+            if dtype.is_float():
+                nan = column.is_nan()
+                result = result | nan if method == "ne" else result & ~nan
+            return result.fill_null(value=method == "ne")
+        return None
+
+
+def _number_literal(dtype: pl.DataType, value: float, *, member: bool = False) -> pl.Expr:
+    """A number as pandas compares it with a column of ``dtype``: an integer stays an
+    integer against integers; a comparison with float32 rounds it to float32 (but
+    ``isin`` compares the column's values as float64)."""
+    if dtype == pl.Float32 and not member:
+        return pl.lit(value, pl.Float32)
+    if isinstance(value, int) and dtype.is_integer():
+        return pl.lit(value)
+    return pl.lit(float(value), pl.Float64)
+
+
+def _number_equals(column: pl.Expr, dtype: pl.DataType, value: Any) -> pl.Expr:
+    if value is None:
+        return column.is_null()
+    number = int(value) if isinstance(value, bool) else value
+    return column.eq(_number_literal(dtype, number, member=True)).fill_null(value=False)

@@ -236,7 +236,7 @@ class Normalizer:
                 f"table ({', '.join(self._stats_columns)}); rename them"
             )
             raise SchemaError(msg)
-        predicate = as_predicate(reference)
+        predicate = as_predicate(reference, schema)
         if predicate is not None:
             require_columns(schema, dict.fromkeys(predicate.meta.root_names()))
             check_predicate(predicate, schema, reference)

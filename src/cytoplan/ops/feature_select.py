@@ -179,7 +179,7 @@ class FeatureSelector:
         self._validate_parameters(operations)
         schema = lf.collect_schema()
         features = _resolve_features(schema, self.features)
-        predicate = as_predicate(self.reference)
+        predicate = as_predicate(self.reference, schema)
         if predicate is not None:
             require_columns(schema, dict.fromkeys(predicate.meta.root_names()))
             check_predicate(predicate, schema, self.reference)
