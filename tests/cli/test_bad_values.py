@@ -136,3 +136,11 @@ def test_normalize_by_naming_no_column_is_an_error(wells: Path, tmp_path: Path, 
         f"error: --by {by!r} names no column: give one (e.g. --by Metadata_Plate) or leave it out\n"
     )
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_feature_select_report_over_the_input_is_refused(wells: Path, tmp_path: Path) -> None:
+    before = wells.read_bytes()
+    done = run("feature-select", wells, tmp_path / "out.parquet", "--report", wells, expect=1)
+    assert "is the same file as INPUT; give it its own name" in done.stderr
+    assert wells.read_bytes() == before
+    assert not (tmp_path / "out.parquet").exists()

@@ -99,3 +99,32 @@ def test_orphans_and_bad_values_name_the_folder(tmp_path: Path) -> None:
 def test_remote_is_refused_clearly() -> None:
     with pytest.raises(SourceError, match="remote CSV folders are not supported"):
         scan_cellprofiler_csv("s3://bucket/plate/")
+
+
+@pytest.mark.parametrize("position", [0, 1])
+def test_a_site_without_objects_contributes_no_cells(tmp_path: Path, position: int) -> None:
+    # CellProfiler writes header-only object files for a field with no cells; the plate's
+    # SQLite file has that image without objects, which merge_single_cells drops too
+    root = tmp_path / "csv"
+    shutil.copytree(CSV_ROOT, root)
+    empty = sorted(root.iterdir())[position]
+    for table in ("Cells", "Cytoplasm", "Nuclei"):
+        path = empty / f"{table}.csv"
+        path.write_text(path.read_text().split("\n", 1)[0] + "\n")
+    full = scan_cellprofiler_csv(CSV_ROOT).collect()
+    got = scan_cellprofiler_csv(root).collect()
+    expected = full.filter(
+        pl.col("Metadata_TableNumber") != hashlib.md5(empty.name.encode()).hexdigest()
+    )
+    assert got.height == expected.height < full.height
+    assert_frame_equal(got, expected)
+
+
+def test_a_site_with_only_some_objects_missing_is_still_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "csv"
+    shutil.copytree(CSV_ROOT, root)
+    folder = sorted(root.iterdir())[1]
+    path = folder / "Cytoplasm.csv"
+    path.write_text(path.read_text().split("\n", 1)[0] + "\n")
+    with pytest.raises(SourceError, match=r"table 'Cytoplasm' of .* is empty"):
+        scan_cellprofiler_csv(root).collect()

@@ -166,3 +166,38 @@ def test_the_cli_aggregates_exporttodatabase_by_its_image_metadata(tmp_path: Pat
     got = pl.read_parquet(dest)
     assert got["Image_Metadata_Well"].to_list() == expected["Image_Metadata_Well"].to_list()
     assert got[feature].to_list() == expected[feature].to_list()
+
+
+def test_bad_destinations_are_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from cytoplan.exceptions import ParameterError
+
+    plate = small_plate(tmp_path)
+    before = plate.read_bytes()
+    # convert used to write Parquet under any name: over its own input, or under a
+    # name no reader could tell the format of, and only then report an error
+    for dest in (plate, tmp_path / "out", tmp_path / "out.db", tmp_path / "out.json"):
+        with pytest.raises(ParameterError, match="cannot tell the output format"):
+            convert(plate, dest)
+    assert plate.read_bytes() == before
+    copy = tmp_path / "plate.parquet"
+    plate_named_parquet = tmp_path / "cells.parquet"
+    plate_named_parquet.write_bytes(before)  # a SQLite file under a Parquet name
+    with pytest.raises(ParameterError, match="would write over its input"):
+        convert(plate_named_parquet, plate_named_parquet)
+    for size in (0, -5, 2.5):
+        with pytest.raises(ParameterError, match="row_group_size must be a whole number"):
+            convert(plate, copy, row_group_size=size)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([plate.name, "cells.parquet"])
+
+
+def test_a_system_error_names_the_output_not_the_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)  # as a folder the user cannot write to
+    with pytest.raises(PermissionError) as raised:
+        convert(CYTOMINER_DB, tmp_path / "sc.parquet")
+    assert raised.value.filename == str(tmp_path / "sc.parquet")
+    assert list(tmp_path.iterdir()) == []

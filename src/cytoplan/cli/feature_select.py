@@ -91,9 +91,10 @@ def feature_select_command(
 
     if report:  # checked now: a bad report path must not fail after OUTPUT is written
         check_destination(report)
-        if Path(report).resolve() == Path(output).resolve():
-            msg = f"--report {report!r} is the same file as OUTPUT; give it its own name"
-            raise ParameterError(msg)
+        for role, path in (("OUTPUT", output), ("INPUT", input_table)):
+            if Path(report).resolve() == Path(path).resolve():
+                msg = f"--report {report!r} is the same file as {role}; give it its own name"
+                raise ParameterError(msg)
     if blocklist and "blocklist" not in (split_list(operations) or []):
         click.echo("warning: --blocklist is used only by the blocklist operation", err=True)
     frame = scan(input_table)

@@ -92,6 +92,11 @@ def require_writable(dest: str | Path) -> Path:
     return target
 
 
+def _naming(error: OSError, target: Path) -> OSError:
+    """The same system error, naming the file the caller asked for, not the temporary one."""
+    return type(error)(error.errno, error.strerror, str(target))
+
+
 @contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; rename it to ``dest`` on success.
@@ -113,7 +118,10 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     """
     target = require_writable(dest)
     folder = _temporary_folder(target)
-    folder.mkdir()
+    try:
+        folder.mkdir()
+    except OSError as error:
+        raise _naming(error, target) from None
     tmp = folder / target.name
     try:
         yield tmp
@@ -121,6 +129,11 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
             msg = f"internal error: nothing was written to the temporary file for {str(target)!r}"
             raise CytoplanError(msg)
         tmp.replace(target)
+    except OSError as error:
+        remove_temporary(folder)
+        if error.filename is not None and str(folder) in str(error.filename):
+            raise _naming(error, target) from None
+        raise
     except BaseException:
         remove_temporary(folder)
         raise

@@ -647,6 +647,8 @@ def plan_join(
     layout: Layout,
     keys: dict[str, pl.DataFrame],
     orphans: Orphans,
+    *,
+    site: bool = False,
 ) -> JoinPlan:
     """Join the key frames the way pycytominer merges whole tables.
 
@@ -659,6 +661,10 @@ def plan_join(
         (``__link_<compartment>.<column>``, Float64). The image frame has
         ``__img`` (row position) and the merge keys.
     orphans : {"raise", "drop"}
+    site : bool
+        The tables of one field of view (a CSV site folder): when every compartment
+        is empty, the field simply has no cells (an empty plan), as an image without
+        objects in a plate's SQLite file.
 
     Returns
     -------
@@ -676,8 +682,9 @@ def plan_join(
     merge = layout.merge_columns
     n_keys = len(merge)
     key_names = [merge_key(i) for i in range(n_keys)]
+    no_objects = all(frame.height == 0 for comp, frame in keys.items() if comp != IMAGE)
     for comp, frame in keys.items():
-        if frame.height == 0:
+        if frame.height == 0 and not (site and no_objects):
             table = layout.table_of(comp)
             msg = f"table {table.name!r} of {where} is empty: there are no single cells to merge"
             raise SourceError(msg)

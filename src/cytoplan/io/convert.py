@@ -43,11 +43,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from cytoplan.config import parse_bytes, settings
-from cytoplan.exceptions import SourceError
+from cytoplan.exceptions import ParameterError, SourceError
 from cytoplan.io._atomic import atomic_path, is_remote
 from cytoplan.io._sqlite_catalog import SQLITE_HEADER
 from cytoplan.io.cellprofiler import LinkSpec
-from cytoplan.io.sinks import sink_row_group_size
+from cytoplan.io.sinks import check_destination, sink_row_group_size
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -342,9 +342,13 @@ def convert(
     ------
     SourceError, ColumnNotFoundError, JoinError, SchemaError
         Bad input (nothing is written, an existing ``dest`` is kept).
+    ParameterError
+        ``dest`` of no known format, a CellProfiler ``src`` as its own ``dest``, a
+        ``row_group_size`` below 1 (checked before anything is read or written).
     """
     started = time.perf_counter()
     kind = source_kind(src)
+    _check_options(src, dest, kind, row_group_size)
     spec = link if link is not None else LinkSpec()
     if str(dest).lower().endswith((".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")):
         return _convert_text(src, dest, kind, spec, columns, storage_options, started)
@@ -376,6 +380,30 @@ def convert(
     return _convert_csv(
         src, dest, spec, columns, row_group_size, compression, progress=progress, started=started
     )
+
+
+def _check_options(
+    src: str | Path, dest: str | Path, kind: SourceKind, row_group_size: int | None
+) -> None:
+    check_destination(dest)
+    if kind != "profiles" and _same_local_file(src, dest):
+        msg = (
+            f"convert would write over its input {str(src)!r}; give the Parquet output its own name"
+        )
+        raise ParameterError(msg)
+    if row_group_size is not None and (
+        isinstance(row_group_size, bool)
+        or not isinstance(row_group_size, int)
+        or row_group_size < 1
+    ):
+        msg = f"row_group_size must be a whole number of rows >= 1, got {row_group_size!r}"
+        raise ParameterError(msg)
+
+
+def _same_local_file(src: str | Path, dest: str | Path) -> bool:
+    if is_remote(src) or is_remote(dest):
+        return str(src) == str(dest)
+    return Path(src).resolve() == Path(dest).resolve()
 
 
 def _finish(

@@ -256,7 +256,7 @@ class _CsvPlate:
         keys[IMAGE] = self._keys(image, IMAGE, IMG, str(files.paths[IMAGE]))
         image_frame = pl.DataFrame(self._converted(image, image_cols, files.paths[IMAGE]))
         situated = replace(layout, where=str(folder))
-        plan = plan_join(situated, keys, self.spec.orphans)
+        plan = plan_join(situated, keys, self.spec.orphans, site=True)
         needed = {c.table for c in columns if c.table != IMAGE}
         return assemble(
             plan.frame,
