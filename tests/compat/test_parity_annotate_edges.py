@@ -124,3 +124,21 @@ def test_modz_of_a_categorical_key_keeps_the_category_order() -> None:
         theirs.drop(columns="Metadata_g").to_numpy(),
         rtol=1e-9,
     )
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame(
+            {"Metadata_g": pd.Series(["a", "b", "a"], dtype=object), "Cells_x": [1.0, 2.0, 3.0]}
+        ),
+        pd.DataFrame({"Metadata_g": [None, None], "Metadata_h": ["x", "y"], "Cells_x": [1.0, 2.0]}),
+        pd.DataFrame({"Metadata_g": ["a", "b"], "Cells_x": [1, 2], "Cells_y": [3, 4]}),
+    ],
+    ids=["object-text-key", "all-missing-key", "integer-features-single-rows"],
+)
+def test_modz_columns_have_pycytominers_types(frame: pd.DataFrame) -> None:
+    keys = [c for c in frame.columns if c.startswith("Metadata_")]
+    ours = compat.consensus(frame.copy(), replicate_columns=keys, operation="modz")
+    theirs = pycytominer.consensus(frame.copy(), replicate_columns=keys, operation="modz")
+    pd.testing.assert_frame_equal(ours, theirs)

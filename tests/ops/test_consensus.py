@@ -180,3 +180,82 @@ def test_nan_and_null_replicate_keys_are_one_group(method: str) -> None:
     )
     out = consensus(wells.lazy(), replicate_columns="Metadata_dose", method=method).collect()
     assert out["Metadata_dose"].to_list() == [1.0, None]  # as pandas groups them
+
+
+def _modz_both(frame: pd.DataFrame, method: str, precision: int = 4) -> tuple[list, list]:
+    args = {"method": method, "precision": precision}
+    theirs = pycytominer.consensus(
+        frame, replicate_columns=["Metadata_g"], operation="modz", modz_args=args
+    )
+    ours = consensus(
+        pl.from_pandas(frame).lazy(),
+        replicate_columns="Metadata_g",
+        method="modz",
+        modz_method=method,  # type: ignore[arg-type]
+        precision=precision,
+    ).collect()
+    columns = [c for c in frame.columns if c != "Metadata_g"]
+    return ours.select(columns).rows(), [tuple(r) for r in theirs[columns].to_numpy().tolist()]
+
+
+@pytest.mark.parametrize(
+    ("values", "method"),
+    [
+        # a constant replicate beside a missing value: pandas' running mean is exact,
+        # so the replicate has no spread and no weight (it used to get a third)
+        (
+            {"Cells_x": [0.1, 1.0, 2.0], "Cells_y": [0.1, 2.0, np.nan], "Cells_z": [0.1, 3.0, 1.0]},
+            "pearson",
+        ),
+        # infinite values: pandas ranks them among the others before masking them
+        (
+            {
+                "Cells_x": [-np.inf, -np.inf, 1.0],
+                "Cells_y": [1.0, 2.0, 2.0],
+                "Cells_z": [2.0, 1.0, 3.0],
+            },
+            "spearman",
+        ),
+        # a weight of exactly 0.21875: rounds to 0.2188 with pandas' arithmetic
+        (
+            {
+                "Cells_a": [3.0, 4.0, 4.0, 4.0, 4.0],
+                "Cells_b": [2.0, 0.0, 2.0, 0.0, 2.0],
+                "Cells_c": [2.0, 4.0, 1.0, 4.0, 2.0],
+                "Cells_d": [0.0, 2.0, 2.0, 3.0, 3.0],
+            },
+            "spearman",
+        ),
+    ],
+    ids=["constant-replicate", "infinite-values", "rounding-boundary"],
+)
+def test_modz_weights_follow_pandas_arithmetic_to_the_bit(values: dict, method: str) -> None:
+    frame = pd.DataFrame({"Metadata_g": "a", **values})
+    ours, theirs = _modz_both(frame, method)
+    np.testing.assert_array_equal(np.array(ours), np.array(theirs))
+
+
+def test_modz_on_random_small_groups_equals_pycytominer() -> None:
+    # weights of small integer blocks often land exactly on a rounding boundary, and
+    # 11 replicates take NumPy's 8-at-a-time sums; 1e12-scale values with missing ones
+    # take pandas' Welford updates
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        k, d = int(rng.integers(2, 12)), int(rng.integers(3, 9))
+        values = rng.integers(0, 5, (k, d)).astype(float)
+        if trial % 3 == 0:
+            values = values * 1e12 + rng.normal(size=(k, d))
+            values[rng.random((k, d)) < 0.15] = np.nan
+        frame = pd.DataFrame(values, columns=[f"Cells_{i}" for i in range(d)])
+        frame.insert(0, "Metadata_g", "a")
+        for method in ("spearman", "pearson"):
+            ours, theirs = _modz_both(frame, method, precision=2)
+            # the weights are equal; the weighted sum of 8 or more replicates may differ in
+            # the last bit (pandas sums them 8 at a time when a value is missing)
+            np.testing.assert_allclose(
+                np.array(ours),
+                np.array(theirs),
+                rtol=1e-12,
+                atol=1e-12,
+                err_msg=f"{trial} {method}",
+            )

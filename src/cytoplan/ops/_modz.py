@@ -26,7 +26,6 @@ array([[0.4938, 0.4938, 0.0123]])
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import numpy as np
@@ -40,66 +39,117 @@ __all__ = ["ModzMethod", "modz_signatures", "modz_weights", "pairwise_correlatio
 ModzMethod: TypeAlias = Literal["spearman", "pearson"]
 
 
-def _corr_from_centered(centered: NDArray[np.float64], *, clip: bool) -> NDArray[np.float64]:
-    """Correlations between the rows of each ``(k, d)`` slice of centred data."""
-    cross = centered @ np.swapaxes(centered, -1, -2)
-    diagonal = np.sqrt(np.diagonal(cross, axis1=-2, axis2=-1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = cross / diagonal[..., :, None] / diagonal[..., None, :]
-    if clip:  # np.corrcoef clips to [-1, 1]
-        np.clip(corr, -1.0, 1.0, out=corr)
-    return corr
-
-
 def _stacked_correlation(blocks: NDArray[np.float64], method: ModzMethod) -> NDArray[np.float64]:
-    """Correlation matrices of finite ``(G, k, d)`` blocks (replicates × features)."""
+    """Correlation matrices of finite ``(G, k, d)`` blocks (replicates × features),
+    with pycytominer's arithmetic, so weights on a rounding boundary round alike."""
     d = blocks.shape[-1]
     if method == "spearman":
-        # pandas' nancorr_spearman fast path: average ranks centred on (d + 1) / 2
-        ranks = rankdata(blocks, axis=-1, method="average")
-        return _corr_from_centered(ranks - (d + 1) / 2.0, clip=False)
-    # np.corrcoef: centre on the mean, divide by the standard deviations, clip
-    centered = blocks - blocks.mean(axis=-1, keepdims=True)
-    return _corr_from_centered(centered, clip=True)
+        # pandas' nancorr_spearman fast path: average ranks centred on (d + 1) / 2, then
+        # sum_xy / sqrt(sum_xx * sum_yy); ranks and their products are exact, so are the sums
+        ranks = rankdata(blocks, axis=-1, method="average") - (d + 1) / 2.0
+        cross = ranks @ np.swapaxes(ranks, -1, -2)
+        squares = np.diagonal(cross, axis1=-2, axis2=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spearman: NDArray[np.float64] = cross / np.sqrt(
+                squares[..., :, None] * squares[..., None, :]
+            )
+        return spearman
+    # pycytominer calls np.corrcoef on each group's complete block
+    return np.stack([np.atleast_2d(np.corrcoef(block)) for block in blocks])
 
 
 def pairwise_correlation(block: NDArray[np.float64], method: ModzMethod) -> NDArray[np.float64]:
     """pandas ``DataFrame.corr`` between the rows of one ``(k, d)`` block.
 
-    Pairwise-complete: each pair uses the features where both values are finite. For
+    Pairwise-complete: each pair uses the features where both values are finite.
+    Pearson follows pandas' ``nancorr`` step by step (:func:`_nancorr`). For
     Spearman, values are re-ranked over those features when the two rows' missing
-    patterns differ (as pandas does). Fewer than one shared value, or a constant row,
-    gives NaN.
+    patterns differ (as pandas does). No shared value, or no spread, gives NaN.
     """
+    if method == "pearson":
+        pearson: NDArray[np.float64] = _nancorr(block[None])[0]
+        return pearson
     k = block.shape[0]
     finite = np.isfinite(block)
     corr = np.full((k, k), np.nan)
-    own_ranks = None
-    if method == "spearman":
-        own_ranks = [rankdata(row[mask]) for row, mask in zip(block, finite, strict=True)]
+    own_ranks = [_ranks_of_finite(row, mask) for row, mask in zip(block, finite, strict=True)]
     for i in range(k):
         for j in range(i + 1):
             both = finite[i] & finite[j]
             n = int(both.sum())
             if n < 1:
                 continue
-            if method == "spearman":
-                assert own_ranks is not None
-                if np.array_equal(finite[i], finite[j]):
-                    x, y = own_ranks[i], own_ranks[j]
-                else:
-                    x, y = rankdata(block[i, both]), rankdata(block[j, both])
-                x = x - (n + 1) / 2.0
-                y = y - (n + 1) / 2.0
+            if np.array_equal(finite[i], finite[j]):
+                x, y = own_ranks[i], own_ranks[j]
             else:
-                x = block[i, both]
-                y = block[j, both]
-                x = x - x.mean()
-                y = y - y.mean()
+                x, y = rankdata(block[i, both]), rankdata(block[j, both])
+            x = x - (n + 1) / 2.0
+            y = y - (n + 1) / 2.0
             divisor = np.sqrt(np.dot(x, x) * np.dot(y, y))
             if divisor != 0:
                 corr[i, j] = corr[j, i] = np.dot(x, y) / divisor
     return corr
+
+
+def _nancorr(blocks: NDArray[np.float64]) -> NDArray[np.float64]:
+    """pandas' ``nancorr`` (Pearson, pairwise-complete) for ``(G, k, d)`` blocks.
+
+    The same Welford updates, feature by feature in order, for every pair of rows of
+    every group at once: bit for bit pandas' values (a plain two-pass formula differs
+    in the last bits, which can tip a rounded MODZ weight, and leaves a constant row a
+    spread of 1e-17 where pandas' running mean gives exactly none).
+    """
+    n_groups, k, d = blocks.shape
+    left, right = np.tril_indices(k)
+    finite = np.isfinite(blocks)
+    shape = (n_groups, left.size)
+    nobs = np.zeros(shape)
+    mean_x, mean_y = np.zeros(shape), np.zeros(shape)
+    ssq_x, ssq_y, cov = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for t in range(d):
+            both = finite[:, left, t] & finite[:, right, t]
+            if not both.any():
+                continue
+            vx, vy = blocks[:, left, t], blocks[:, right, t]
+            nobs = nobs + both
+            dx, dy = vx - mean_x, vy - mean_y
+            step = 1.0 / nobs
+            mean_x = np.where(both, mean_x + step * dx, mean_x)
+            mean_y = np.where(both, mean_y + step * dy, mean_y)
+            ssq_x = np.where(both, ssq_x + (vx - mean_x) * dx, ssq_x)
+            ssq_y = np.where(both, ssq_y + (vy - mean_y) * dy, ssq_y)
+            cov = np.where(both, cov + (vx - mean_x) * dy, cov)
+        divisor = np.sqrt(ssq_x * ssq_y)
+        value = np.clip(cov / divisor, -1.0, 1.0)
+    value = np.where((nobs >= 1) & (divisor != 0), value, np.nan)
+    corr = np.empty((n_groups, k, k))
+    corr[:, left, right] = value
+    corr[:, right, left] = value
+    return corr
+
+
+def _ranks_of_finite(row: NDArray[np.float64], finite: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """The finite values' ranks as pandas ranks a column: among every value but NaN
+    (an infinite value takes a rank too), so they need not run from 1."""
+    present = ~np.isnan(row)
+    ranks = np.full(row.shape, np.nan)
+    ranks[present] = rankdata(row[present])
+    return ranks[finite]
+
+
+def _row_means_in_order(corr: NDArray[np.float64]) -> NDArray[np.float64]:
+    """NaN-skipping means of each row, summed left to right as pandas'
+    ``DataFrame.mean(axis=1)`` sums its column-major block (NumPy's own ``nanmean``
+    sums 8 at a time from 8 values on: last bits that can tip a rounded weight)."""
+    present = ~np.isnan(corr)
+    total = np.zeros(corr.shape[:-1])
+    for j in range(corr.shape[-1]):
+        total = total + np.where(present[..., j], corr[..., j], 0.0)
+    count = present.sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        means: NDArray[np.float64] = np.where(count > 0, total / count, np.nan)
+    return means
 
 
 def _weights_from_correlation(
@@ -111,9 +161,7 @@ def _weights_from_correlation(
     index = np.arange(k)
     corr[..., index, index] = np.nan
     corr = np.where(corr < 0, 0.0, corr)  # clip(lower=0); NaN stays NaN
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows (k == 1)
-        raw = np.nanmean(corr, axis=-1)
+    raw = _row_means_in_order(corr)
     raw = np.where(raw < min_weight, min_weight, raw)  # NaN stays NaN
     total = np.nansum(raw, axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -136,8 +184,12 @@ def modz_weights(
     if finite.any():
         with np.errstate(divide="ignore", invalid="ignore"):
             corr[finite] = _stacked_correlation(blocks[finite], method)
-    for g in np.flatnonzero(~finite):
-        corr[g] = pairwise_correlation(blocks[g], method)
+    incomplete = np.flatnonzero(~finite)
+    if method == "pearson" and incomplete.size:
+        corr[incomplete] = _nancorr(blocks[incomplete])
+    elif method == "spearman":
+        for g in incomplete:
+            corr[g] = pairwise_correlation(blocks[g], method)
     return _weights_from_correlation(corr, min_weight=min_weight, precision=precision)
 
 

@@ -102,9 +102,19 @@ def modz(
             precision=precision,
         ).collect()
     out = result.to_pandas()
+    # pycytominer's key columns are a group-by index reset: take their types from one
+    # (text keys of object dtype come back as str under pandas 3, all-missing ones as
+    # float); with one row per group its sums keep integer features integers
+    key_types = population_df[keys].groupby(keys, dropna=False, sort=False).size().reset_index()
+    if not population_df.duplicated(subset=keys).any():
+        for name in names:
+            if pd.api.types.is_integer_dtype(population_df[name].dtype):
+                out[name] = out[name].astype(population_df[name].dtype)
     categorical = []
     for key in keys:
         dtype = population_df[key].dtype
+        if not isinstance(dtype, pd.CategoricalDtype):
+            dtype = key_types[key].dtype
         if isinstance(dtype, pd.CategoricalDtype):
             # astype would keep Polars' category order: an unordered CategoricalDtype
             # equals one with the same categories in any order
