@@ -109,7 +109,14 @@ class ParameterError(CytoplanError, ValueError):
 
 #: How Polars words a value it cannot convert: a CSV field that is not a number, a
 #: text value cast to a number
-_BAD_VALUE = ("could not parse", "conversion from `str`")
+_BAD_VALUE = (
+    "could not parse",
+    "conversion from `str`",
+    # the files of one Parquet dataset (folder, glob) disagree on their columns
+    "data type mismatch for column",
+    "extra column in file outside of expected schema",
+    "invalid utf-8 sequence",
+)
 
 
 def is_bad_value(error: Exception) -> bool:

@@ -309,3 +309,13 @@ def test_view_as_compartment_is_refused(tmp_path: Path) -> None:
     execute(path, "CREATE VIEW nuclei_view AS SELECT * FROM Per_Nuclei")
     with pytest.raises(SourceError, match="view"):
         scan_cellprofiler_sqlite(path, link=LinkSpec(tables={"nuclei": "nuclei_view"}))
+
+
+def test_a_blob_in_a_feature_column_is_a_schema_error_naming_it(tmp_path: Path) -> None:
+    plate = small_plate(tmp_path)
+    execute(plate, "UPDATE Cells SET Cells_Location_Center_X = x'0001' WHERE ObjectNumber = 2")
+    with pytest.raises(SchemaError) as raised:
+        scan_cellprofiler_sqlite(plate).collect()
+    message = str(raised.value)
+    assert "'Cells_Location_Center_X' of table 'Cells'" in message
+    assert "holds binary values (SQLite BLOB), not numbers or text" in message

@@ -112,3 +112,64 @@ def test_a_column_of_whole_numbers_with_decimals_further_down_is_float(tmp_path:
     whole = tmp_path / "whole.csv"
     whole.write_text("\n".join(rows[:-1]) + "\n")
     assert scan_profiles(whole).collect_schema()["Cells_Count"] == pl.Int64  # as pandas
+
+
+def test_a_dataset_whose_files_store_a_feature_narrower_is_widened(tmp_path: Path) -> None:
+    # one plate wrote a feature as integers: the folder used to fail with a raw error
+    pl.DataFrame({"Metadata_Well": ["A01"], "Cells_a": [1.5]}).write_parquet(tmp_path / "a.parquet")
+    pl.DataFrame({"Metadata_Well": ["B01"], "Cells_a": [2]}).write_parquet(tmp_path / "b.parquet")
+    for source in (tmp_path, str(tmp_path / "*.parquet"), sorted(tmp_path.iterdir())):
+        frame = scan_profiles(source).collect()
+        assert frame.schema["Cells_a"] == pl.Float64
+        assert sorted(frame["Cells_a"].to_list()) == [1.5, 2.0]
+
+
+def test_a_dataset_whose_files_differ_in_columns_is_one_error_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "plates"
+    folder.mkdir()
+    pl.DataFrame({"Metadata_Well": ["A01"], "Cells_a": [1.5]}).write_parquet(folder / "a.parquet")
+    pl.DataFrame({"Metadata_Well": ["B01"], "Cells_b": [2.0]}).write_parquet(folder / "b.parquet")
+    command = [
+        sys.executable,
+        "-m",
+        "cytoplan.cli",
+        "aggregate",
+        str(folder),
+        str(tmp_path / "o.csv"),
+        "--strata",
+        "Metadata_Well",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: extra column in file outside of expected schema: Cells_b")
+    assert "b.parquet" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_text_tables_cytoplan_cannot_read_are_clear_errors(tmp_path: Path) -> None:
+    for name in ("plate.csv.zst", "plate.csv.bz2"):
+        (tmp_path / name).write_bytes(b"BZh91AY&SY\x00\x01")
+        with pytest.raises(SourceError, match="compressed with other than gzip"):
+            scan_profiles(tmp_path / name)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("Metadata_Caf\xe9,Cells_a\nx,1\n".encode("latin-1"))
+    with pytest.raises(SourceError, match="is not UTF-8 text"):
+        scan_profiles(latin)
+
+
+def test_a_quoted_header_name_holding_the_separator_stays_text(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.csv"
+    path.write_text('"Metadata_a,b",Metadata_Well,Cells_a\n0012,A01,1\n')
+    assert scan_profiles(path).collect().row(0) == ("0012", "A01", 1)
+
+
+def test_integers_beyond_64_bits_are_read_as_floats(tmp_path: Path) -> None:
+    # Polars infers Int128, which Parquet and pandas cannot hold
+    path = tmp_path / "big.csv"
+    path.write_text("Metadata_Well,Cells_a\nA01,12345678901234567890\nA02,1\n")
+    frame = scan_profiles(path).collect()
+    assert frame.schema["Cells_a"] == pl.Float64
+    assert frame["Cells_a"].to_list() == [12345678901234567890.0, 1.0]

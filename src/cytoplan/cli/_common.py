@@ -39,7 +39,11 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except CytoplanError as error:
             click.echo(f"error: {first_paragraph(str(error))}", err=True)
-        except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as error:
+        except (
+            pl.exceptions.ComputeError,
+            pl.exceptions.InvalidOperationError,
+            pl.exceptions.SchemaError,
+        ) as error:
             if not is_bad_value(error):
                 raise
             click.echo(f"error: {first_paragraph(str(error))}", err=True)

@@ -131,6 +131,9 @@ def to_target(
 ) -> pl.Series:
     """Convert one column read from SQLite (``text``: its TEXT values, when split)."""
     dtype = series.dtype
+    if dtype == pl.Binary:  # the reader gives the whole column as bytes then
+        msg = f"{what} holds binary values (SQLite BLOB), not numbers or text"
+        raise SchemaError(msg)
     if target == "float":
         # SQLite stores no NaN (it becomes NULL), so doubles need no NaN → null pass here.
         out = parse_float_text(series, what=what) if dtype == pl.String else series.cast(pl.Float64)

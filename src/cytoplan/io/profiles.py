@@ -12,6 +12,7 @@ Examples
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,12 @@ def infer_format(source: str | Path) -> ProfileFormat:
     >>> infer_format("plate.csv.gz"), infer_format("s3://b/p/plate.parquet"), infer_format("x.txt")
     ('csv', 'parquet', 'tsv')
     """
+    if str(source).rstrip("/").lower().endswith((".zst", ".bz2")):
+        msg = (
+            f"{str(source)!r} is compressed with other than gzip, which cytoplan does not "
+            "read: decompress it, or compress it with gzip (.csv.gz)"
+        )
+        raise SourceError(msg)
     suffix = _stem_suffix(source)
     if suffix in (".parquet", ".pq"):
         return "parquet"
@@ -91,7 +98,17 @@ def _first_line(source: str | Path, storage_options: StorageOptions | None) -> s
     with opener as raw:
         stream = gzip.GzipFile(fileobj=raw) if str(source).lower().endswith(".gz") else raw
         line: bytes = stream.readline()
-    return line.decode("utf-8-sig").rstrip("\r\n")
+    try:
+        return line.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError:
+        msg = f"{str(source)!r} is not UTF-8 text (its header line); save it as UTF-8"
+        raise SourceError(msg) from None
+
+
+#: Files of one dataset (a folder, a glob, a list) may store a column as a narrower
+#: type than the first file (a feature written as integers by one plate): widened to
+#: the first file's type; any other difference is an error naming the column.
+_WIDENING = pl.ScanCastOptions(integer_cast=["upcast", "allow-float"], float_cast="upcast")
 
 
 def _parquet_source(source: str | Path) -> str:
@@ -139,7 +156,7 @@ def _scan_text(
         msg = f"{str(source)!r} is empty: a profile table needs a header line"
         raise SourceError(msg)
     sep = separator or infer_separator(header)
-    names = [name.strip('"') for name in header.split(sep)]
+    names = next(csv.reader([header], delimiter=sep))  # a quoted name may hold the separator
     overrides: dict[str, pl.DataType] = {
         name: pl.String() for name in names if name.startswith(METADATA_PREFIX)
     }
@@ -159,6 +176,12 @@ def _scan_text(
     schema = frame.collect_schema()
     if any(dtype.is_integer() for dtype in schema.values()):
         rows = None
+        frame = scan(rows)
+        schema = frame.collect_schema()
+    # integers beyond 64 bits (Parquet and pandas have none): read as float64
+    wide = [name for name, dtype in schema.items() if dtype in (pl.Int128, pl.UInt128)]
+    if wide:
+        overrides.update({name: pl.Float64() for name in wide})
         frame = scan(rows)
         schema = frame.collect_schema()
     textual = [
@@ -218,7 +241,7 @@ def scan_profiles(
             if not _is_remote(item):
                 _check_exists(item)
         options = _options(sources[0], storage_options) if sources else None
-        frame = pl.scan_parquet(sources, storage_options=options)
+        frame = pl.scan_parquet(sources, storage_options=options, cast_options=_WIDENING)
     else:
         remote_scan = _is_remote(source)
         if (
@@ -234,6 +257,7 @@ def scan_profiles(
             frame = pl.scan_parquet(
                 _parquet_source(source),
                 storage_options=_options(source, storage_options),
+                cast_options=_WIDENING,
                 # a remote folder: read its key=value partitions (Polars infers them locally)
                 hive_partitioning=_remote_folder(source) or None,
             )
