@@ -144,3 +144,16 @@ def test_feature_select_report_over_the_input_is_refused(wells: Path, tmp_path: 
     assert "is the same file as INPUT; give it its own name" in done.stderr
     assert wells.read_bytes() == before
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_write_gct_refuses_an_output_that_is_not_a_gct_or_is_the_input(
+    wells: Path, tmp_path: Path
+) -> None:
+    before = wells.read_bytes()
+    done = run("write-gct", wells, wells, expect=1)
+    assert "must be named .gct" in done.stderr
+    done = run("write-gct", wells, tmp_path / "wells.csv", expect=1)
+    assert "must be named .gct" in done.stderr
+    assert wells.read_bytes() == before
+    run("write-gct", wells, tmp_path / "wells.gct")
+    assert (tmp_path / "wells.gct").read_text().startswith("#1.3\n")

@@ -142,3 +142,18 @@ def test_modz_columns_have_pycytominers_types(frame: pd.DataFrame) -> None:
     ours = compat.consensus(frame.copy(), replicate_columns=keys, operation="modz")
     theirs = pycytominer.consensus(frame.copy(), replicate_columns=keys, operation="modz")
     pd.testing.assert_frame_equal(ours, theirs)
+
+
+def test_annotate_with_external_metadata_drops_duplicate_rows_as_pycytominer() -> None:
+    # a platemap repeating a row: pycytominer's drop_duplicates after the external merge
+    # collapses the two copies (compat used to keep both)
+    profiles = pd.DataFrame({"Metadata_Well": ["A01", "A02"], "Cells_x": [1.0, 2.0]})
+    platemap = pd.DataFrame(
+        {"well_position": ["A01", "A02", "A01"], "treatment": ["dmso", "drug", "dmso"]}
+    )
+    external = pd.DataFrame({"treatment": ["dmso", "drug"], "moa": ["control", "m1"]})
+    options = {"external_metadata": external, "external_join_on": "Metadata_treatment"}
+    ours = compat.annotate(profiles, platemap, **options)
+    theirs = pycytominer.annotate(profiles, platemap, **options)
+    pd.testing.assert_frame_equal(ours, theirs)
+    assert len(ours) == 2

@@ -173,3 +173,12 @@ def test_integers_beyond_64_bits_are_read_as_floats(tmp_path: Path) -> None:
     frame = scan_profiles(path).collect()
     assert frame.schema["Cells_a"] == pl.Float64
     assert frame["Cells_a"].to_list() == [12345678901234567890.0, 1.0]
+
+
+def test_a_text_table_naming_a_column_twice_is_a_schema_error(tmp_path: Path) -> None:
+    from cytoplan.exceptions import SchemaError
+
+    path = tmp_path / "twice.csv"
+    path.write_text("Metadata_Well,Cells_a,Cells_a\nA01,1,2\n")
+    with pytest.raises(SchemaError, match=r"names column\(s\) \['Cells_a'\] more than once"):
+        scan_profiles(path)

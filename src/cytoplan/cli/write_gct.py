@@ -28,9 +28,18 @@ def write_gct_command(
     Example:
       cytoplan write-gct batch_feature_select.parquet batch.gct
     """
+    from pathlib import Path
+
     from cytoplan.api import scan
+    from cytoplan.exceptions import ParameterError
     from cytoplan.io.gct import write_gct
 
+    if not output.lower().endswith(".gct"):
+        msg = f"OUTPUT {output!r} must be named .gct (a GCT 1.3 text file)"
+        raise ParameterError(msg)
+    if Path(output).resolve() == Path(input_table).resolve():
+        msg = f"OUTPUT {output!r} is the same file as INPUT; give it its own name"
+        raise ParameterError(msg)
     write_gct(
         scan(input_table),
         output,

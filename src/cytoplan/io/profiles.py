@@ -21,9 +21,9 @@ import polars as pl
 import polars.selectors as cs
 
 from cytoplan._typing import ProfileFormat, StorageOptions
-from cytoplan.exceptions import SourceError
+from cytoplan.exceptions import SchemaError, SourceError
 from cytoplan.io import remote
-from cytoplan.schema import CANONICAL_COMPARTMENTS, METADATA_PREFIX
+from cytoplan.schema import CANONICAL_COMPARTMENTS, METADATA_PREFIX, repeated_names
 
 __all__ = ["infer_format", "infer_separator", "read_text_table", "scan_profiles"]
 
@@ -157,6 +157,10 @@ def _scan_text(
         raise SourceError(msg)
     sep = separator or infer_separator(header)
     names = next(csv.reader([header], delimiter=sep))  # a quoted name may hold the separator
+    repeated = repeated_names(names)
+    if repeated:  # Polars would rename them (Cells_a_duplicated_0), pandas too (Cells_a.1)
+        msg = f"{str(source)!r} names column(s) {repeated} more than once; rename them"
+        raise SchemaError(msg)
     overrides: dict[str, pl.DataType] = {
         name: pl.String() for name in names if name.startswith(METADATA_PREFIX)
     }

@@ -123,7 +123,10 @@ def annotate(
     numbers = {plate_key.dtype.kind, profile_key.dtype.kind} <= {"i", "u", "f"}
     if keys[0] == keys[1] and numbers:  # pandas' merge keeps the platemap's key type
         dtypes[keys[0]] = pd.Series(dtype=plate_key.dtype)
-    return to_pandas_like(result, dtypes)
+    annotated = to_pandas_like(result, dtypes)
+    if external is not None:  # pycytominer drops exact duplicate rows of the joined result
+        annotated = annotated.drop_duplicates()  # the index keeps its gaps, as there
+    return annotated
 
 
 def _same_number_type(
