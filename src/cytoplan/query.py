@@ -336,7 +336,7 @@ class _Translator:
             if method not in ("eq", "ne") or not isinstance(other, pl.Expr):
                 raise self._refuse(node)
             return other.is_null() if method == "eq" else other.is_not_null()
-        typed = self._typed_comparison(node, method, left, right)
+        typed = self._typed_comparison(method, left, right)
         if typed is not None:
             return typed
         strict = method not in ("eq", "ne")
@@ -376,9 +376,7 @@ class _Translator:
             member = member | part
         return member
 
-    def _typed_comparison(
-        self, node: ast.AST, method: str, left: Any, right: Any
-    ) -> pl.Expr | None:
+    def _typed_comparison(self, method: str, left: Any, right: Any) -> pl.Expr | None:
         """A number column against a literal, read as pandas reads it (None: not such a
         comparison, or the schema is unknown)."""
         for column, literal, flipped in ((left, right, False), (right, left, True)):
@@ -389,7 +387,7 @@ class _Translator:
                 if method not in ("eq", "ne"):
                     msg = f"query {self.text!r} orders a number column against text"
                     raise QueryError(msg)
-                # never equal; the column is kept in the expression for its rows' count
+                # never equal: one value per row (an expression of the column, not a constant)
                 never: pl.Expr = (
                     column.is_null() | pl.lit(value=True)
                     if method == "ne"

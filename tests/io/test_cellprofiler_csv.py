@@ -128,3 +128,16 @@ def test_a_site_with_only_some_objects_missing_is_still_an_error(tmp_path: Path)
     path.write_text(path.read_text().split("\n", 1)[0] + "\n")
     with pytest.raises(SourceError, match=r"table 'Cytoplasm' of .* is empty"):
         scan_cellprofiler_csv(root).collect()
+
+
+def test_a_column_only_a_later_folder_has_is_an_error(tmp_path: Path) -> None:
+    # the first folder fixes the plate's columns: the extra one used to be dropped silently
+    root = tmp_path / "csv"
+    shutil.copytree(CSV_ROOT, root)
+    path = sorted(root.iterdir())[1] / "Cells.csv"
+    lines = path.read_text().rstrip("\n").split("\n")
+    path.write_text(
+        "\n".join([lines[0] + ",Extra_X"] + [line + ",1.0" for line in lines[1:]]) + "\n"
+    )
+    with pytest.raises(SchemaError, match=r"has column\(s\) \['Cells_Extra_X'\] .* lacks"):
+        scan_cellprofiler_csv(root).collect()

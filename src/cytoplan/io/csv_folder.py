@@ -209,6 +209,13 @@ class _CsvPlate:
                 f"{str(self.folders[0])!r} has; all folders must have the same columns"
             )
             raise SchemaError(msg)
+        extra = [n for n in present if n not in self.sources[key]]
+        if extra:  # the first folder's columns are the plate's: one more would be lost
+            msg = (
+                f"{str(path)!r} has column(s) {extra} (prefixed names) that "
+                f"{str(self.folders[0])!r} lacks; all folders must have the same columns"
+            )
+            raise SchemaError(msg)
         sources = {present[n]: n for n in names}
         overrides: dict[str, pl.DataType] = {}
         for name in names:
