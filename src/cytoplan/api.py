@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Concatenate, Literal, ParamSpec, TypeVar, cast
 
 import polars as pl
 
-from cytoplan.exceptions import SourceError, type_name
+from cytoplan.exceptions import SchemaError, SourceError, type_name
 from cytoplan.ops import aggregate as _aggregate
 from cytoplan.ops import annotate as _annotate
 from cytoplan.ops import consensus as _consensus
@@ -226,7 +226,11 @@ def _staging_row_stores(
         memory_limit = cast("str | int | None", kwargs.get("memory_limit"))
         with tempfile.TemporaryDirectory(prefix="cytoplan-staging-") as folder:
             staged = Path(folder) / "single_cells.parquet"
-            convert(str(profiles), staged, memory_limit=memory_limit, progress=False)
+            try:
+                convert(str(profiles), staged, memory_limit=memory_limit, progress=False)
+            except SchemaError as error:  # name the input, not the temporary copy
+                msg = f"reading {str(profiles)!r}: {error}"
+                raise SchemaError(msg) from error
             return operation(pl.scan_parquet(staged), *args, **kwargs).collect().lazy()
 
     return wrapper

@@ -116,6 +116,7 @@ _BAD_VALUE = (
     "data type mismatch for column",
     "extra column in file outside of expected schema",
     "invalid utf-8 sequence",
+    "found more fields than defined",  # a CSV row longer than the header
 )
 
 

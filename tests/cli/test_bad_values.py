@@ -46,14 +46,15 @@ def test_a_text_token_in_a_feature_column_is_an_error_naming_it(tmp_path: Path) 
     table.write_text(
         "Metadata_Plate,Metadata_Well,Cells_a,Cells_b\nP1,A01,1.5,#DIV/0!\nP1,A02,2.5,2\n"
     )
-    for command in (
-        ["aggregate", table, tmp_path / "out.csv"],
-        ["normalize", table, tmp_path / "out.csv"],
-        ["consensus", table, tmp_path / "out.csv", "--replicate-columns", "Metadata_Well"],
+    for command, prefix in (
+        # aggregate stages a text table as Parquet first: the message names the input
+        (["aggregate", table, tmp_path / "out.csv"], f"reading {str(table)!r}: "),
+        (["normalize", table, tmp_path / "out.csv"], ""),
+        (["consensus", table, tmp_path / "out.csv", "--replicate-columns", "Metadata_Well"], ""),
     ):
         done = run(*command, expect=1)
         assert done.stderr == (
-            "error: could not parse `#DIV/0!` as dtype `f64` "
+            f"error: {prefix}could not parse `#DIV/0!` as dtype `f64` "
             "at column 'Cells_b' (column number 4)\n"
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["wells.csv"]
@@ -157,3 +158,13 @@ def test_write_gct_refuses_an_output_that_is_not_a_gct_or_is_the_input(
     assert wells.read_bytes() == before
     run("write-gct", wells, tmp_path / "wells.gct")
     assert (tmp_path / "wells.gct").read_text().startswith("#1.3\n")
+
+
+def test_a_ragged_text_table_is_an_error_naming_it_not_a_temporary_copy(tmp_path: Path) -> None:
+    table = tmp_path / "ragged.csv"
+    table.write_text("Metadata_Well,Cells_a\nA01,1,3\nA02\n")
+    done = run("aggregate", table, tmp_path / "out.parquet", "--strata", "Metadata_Well", expect=1)
+    assert (
+        done.stderr
+        == f"error: reading {str(table)!r}: found more fields than defined in 'Schema'\n"
+    )
