@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "data_fixtures" / "recipes"
@@ -115,3 +116,23 @@ def test_readme_first_command_prints_where_each_level_went(tmp_path: Path) -> No
         assert (tmp_path / path).is_file()
         assert (tmp_path / (path + ".manifest.json")).is_file()
     assert "8 step(s) run, 0 up to date" in out
+
+
+def test_an_interrupt_while_the_recipe_loads_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Click turned it into "Aborted!" and exit code 1
+    from click.testing import CliRunner
+
+    import cytoplan.recipe
+    from cytoplan.cli.run import run_command
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cytoplan.recipe, "load_recipe", interrupted)
+    recipe = tmp_path / "recipe.yml"
+    recipe.write_text("steps: []\n")
+    result = CliRunner().invoke(run_command, [str(recipe), "--output-dir", str(tmp_path / "out")])
+    assert result.exit_code == 130
+    assert "interrupted: nothing was run" in result.output

@@ -187,3 +187,14 @@ def test_float_format_on_random_bit_patterns(bits: list[int]) -> None:
 
 def test_float_format_keeps_nulls() -> None:
     assert format_floats(pl.Series([None, 1.0]), "%.2f").to_list() == [None, "1.00"]
+
+
+def test_a_float_format_that_cannot_write_a_value_is_a_parameter_error(tmp_path: Path) -> None:
+    from cytoplan.exceptions import ParameterError
+
+    frame = pl.DataFrame({"Metadata_Well": ["A01", "A02"], "Cells_a": [float("inf"), 1.0]})
+    with pytest.raises(
+        ParameterError, match="float_format '%d' cannot write the value inf of column 'Cells_a'"
+    ):
+        write_profiles(frame, tmp_path / "wells.csv", float_format="%d")
+    assert list(tmp_path.iterdir()) == []

@@ -363,3 +363,45 @@ def test_cytoplan_plate_name_in_a_multi_plate_file_is_an_error(
         load_recipe(path)
     plate_level = step.replace(f"level: {level}", "level: plate")
     assert load_recipe(_write(tmp_path, _cytoplan_text(plate_level))).step("a").level == "plate"
+
+
+def test_numbers_in_exponent_form_load_as_numbers(tmp_path: Path) -> None:
+    # PyYAML reads an unquoted 1e-6 as text (YAML 1.1 wants 1.0e-6); profiling-recipe's
+    # float() takes it, so configs written that way must load here too
+    path = _profiling_with(
+        tmp_path, "  mad_robustize_fudge_factor: 0\n", "  mad_robustize_fudge_factor: 1e-6\n"
+    )
+    recipe = load_recipe(path, workspace=WORKSPACE)
+    assert recipe.step("normalize").params["mad_robustize_epsilon"] == 1e-6
+    quoted = _profiling_with(
+        tmp_path, "  mad_robustize_fudge_factor: 0\n", '  mad_robustize_fudge_factor: "1e-6"\n'
+    )
+    with pytest.raises(RecipeError, match="must be a number, not '1e-6'"):
+        load_recipe(quoted, workspace=WORKSPACE)
+
+
+def test_compression_is_checked_when_the_recipe_loads(tmp_path: Path) -> None:
+    # a typo used to write plain .csv files silently (pycytominer raises)
+    path = _profiling_with(tmp_path, "  compression: gzip\n", "  compression: gzp\n")
+    line = _line_of(path, "compression: gzp")
+    with pytest.raises(
+        RecipeError, match=rf"recipe.yml:{line}: options.compression must be one of 'gzip', None"
+    ):
+        load_recipe(path, workspace=WORKSPACE)
+    plain = _profiling_with(tmp_path, "  compression: gzip\n", "  compression: null\n")
+    recipe = load_recipe(plain, workspace=WORKSPACE)
+    assert recipe.step("normalize").output.endswith("_normalized.csv")
+
+
+def test_cytoplan_output_compression_is_a_known_codec(tmp_path: Path) -> None:
+    text = CYTOPLAN_RECIPE.read_text()
+    assert "  format: parquet\n" in text
+    bad = _write(
+        tmp_path, text.replace("  format: parquet\n", "  format: parquet\n  compression: zip\n")
+    )
+    with pytest.raises(RecipeError, match=r"output.compression must be one of 'gzip', 'snappy'"):
+        load_recipe(bad, workspace=WORKSPACE)
+    good = _write(
+        tmp_path, text.replace("  format: parquet\n", "  format: parquet\n  compression: gzip\n")
+    )
+    assert load_recipe(good, workspace=WORKSPACE).compression == "gzip"

@@ -571,3 +571,20 @@ def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path: Path) -> No
         assert [p.name for p in out.iterdir()] == [".cytoplan-run.lock"]  # nothing written
     report = run_recipe(CYTOPLAN_RECIPE, output_dir=out)  # released: runs
     assert {r.status for r in report.results} == {"ran"}
+
+
+def test_a_parquet_codec_named_in_the_recipe_is_the_one_written(tmp_path: Path) -> None:
+    # gzip used to be dropped for Parquet outputs (written with the default zstd)
+    import pyarrow.parquet as pq
+
+    recipe = tmp_path / "recipe.yml"
+    text = CYTOPLAN_RECIPE.read_text().replace(
+        "workspace: ../cpg0000-synthetic/workspace", f"workspace: {WORKSPACE}"
+    )
+    recipe.write_text(
+        text.replace("  format: parquet\n", "  format: parquet\n  compression: gzip\n")
+    )
+    report = run_recipe(recipe, output_dir=tmp_path / "out")
+    written = next((tmp_path / "out").rglob("*_aggregated.parquet"))
+    assert {r.status for r in report.results} == {"ran"}
+    assert pq.ParquetFile(written).metadata.row_group(0).column(0).compression == "GZIP"

@@ -45,9 +45,13 @@ def run_command(
       cytoplan run data_fixtures/recipes/cytoplan.yml --output-dir example-profiles
       cd workspace && cytoplan run config_files/config.yml
     """
-    from cytoplan.recipe import load_recipe, run_recipe
+    try:
+        from cytoplan.recipe import load_recipe, run_recipe
 
-    loaded = load_recipe(recipe, workspace=workspace, output_dir=output_dir)
+        loaded = load_recipe(recipe, workspace=workspace, output_dir=output_dir)
+    except KeyboardInterrupt:  # while the recipe loads: nothing has run yet
+        click.echo("interrupted: nothing was run", err=True)
+        sys.exit(130)
     bar = None
     if not quiet and sys.stderr.isatty():
         from tqdm import tqdm

@@ -112,7 +112,16 @@ def _parse(fmt: str) -> _Spec:
 
 
 def _python(values: pl.Series, fmt: str) -> pl.Series:
-    text = [None if v is None else fmt % v for v in values.to_list()]
+    text = []
+    for v in values.to_list():
+        try:
+            text.append(None if v is None else fmt % v)
+        except (OverflowError, ValueError) as error:  # "%d" % inf
+            msg = (
+                f"float_format {fmt!r} cannot write the value {v!r} of column "
+                f"{values.name!r}: {error}"
+            )
+            raise ParameterError(msg) from None
     return pl.Series(values.name, text, dtype=pl.String)
 
 

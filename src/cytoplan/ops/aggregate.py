@@ -50,6 +50,7 @@ from cytoplan.ops._params import check_choice, reject
 from cytoplan.schema import (
     feature_columns,
     infer_cp_features,
+    refuse_reserved,
     repeated_names,
     require_columns,
     require_numeric,
@@ -285,6 +286,7 @@ def aggregate(
     how = _check_method(method)
     keys = _as_list(strata, "strata")
     schema = lf.collect_schema()
+    refuse_reserved(schema)
     require_columns(schema, keys)
     if object_count:
         require_columns(schema, [object_feature])

@@ -49,7 +49,7 @@ import polars as pl
 
 from cytoplan.exceptions import ColumnNotFoundError, JoinError, ParameterError, SchemaError
 from cytoplan.ops._params import check_choice, reject
-from cytoplan.schema import METADATA_PREFIX, infer_cp_features
+from cytoplan.schema import METADATA_PREFIX, infer_cp_features, refuse_reserved
 
 __all__ = [
     "CP_CLEAN_RENAMES",
@@ -398,6 +398,8 @@ def annotate(
         else:
             raise ColumnNotFoundError.from_missing([pm_key], pm_names, where="the platemap")
     pf_schema = lf.collect_schema()
+    refuse_reserved(pf_schema)
+    refuse_reserved(plate)
     pf_names = pf_schema.names()
     if pf_key not in pf_names:
         raise ColumnNotFoundError.from_missing([pf_key], pf_names, where="the profiles")

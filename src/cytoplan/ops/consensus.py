@@ -46,7 +46,7 @@ import polars as pl
 
 from cytoplan.ops._params import check_choice, check_integer, check_number, reject
 from cytoplan.ops.aggregate import FeatureSpec, aggregate, resolve_features
-from cytoplan.schema import repeated_names, require_columns
+from cytoplan.schema import refuse_reserved, repeated_names, require_columns
 from cytoplan.stats.holistic import missing_as_null
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ def modz(
     check_number("min_weight", min_weight, where="modz")
     keys = _keys(replicate_columns)
     schema = lf.collect_schema()
+    refuse_reserved(schema)
     require_columns(schema, keys)
     names = resolve_features(schema, features, exclude=keys)
 

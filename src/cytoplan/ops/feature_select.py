@@ -87,7 +87,13 @@ from cytoplan.ops._selection_stats import (
 )
 from cytoplan.ops.blocklist import resolve_blocklist
 from cytoplan.query import as_predicate, check_predicate
-from cytoplan.schema import feature_columns, infer_cp_features, require_columns, require_numeric
+from cytoplan.schema import (
+    feature_columns,
+    infer_cp_features,
+    refuse_reserved,
+    require_columns,
+    require_numeric,
+)
 from cytoplan.stats.correlation import correlation_matrix
 
 if TYPE_CHECKING:
@@ -178,6 +184,7 @@ class FeatureSelector:
         operations = self._validated_operations()
         self._validate_parameters(operations)
         schema = lf.collect_schema()
+        refuse_reserved(schema)
         features = _resolve_features(schema, self.features)
         predicate = as_predicate(self.reference, schema)
         if predicate is not None:

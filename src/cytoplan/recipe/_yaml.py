@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cytoplan.exceptions import RecipeError
@@ -77,7 +78,15 @@ def _build(node: Any, constructor: Any, source: str) -> Any:
         items.line = node.start_mark.line + 1
         items.lines = [item.start_mark.line + 1 for item in node.value]
         return items
+    if node.style is None and node.tag == _TEXT and _EXPONENT_NUMBER.match(node.value):
+        return float(node.value)
     return constructor.construct_object(node, deep=True)
+
+
+_TEXT = "tag:yaml.org,2002:str"
+#: ``1e-6``: a number in YAML 1.2, text in PyYAML's YAML 1.1 (which wants ``1.0e-6``);
+#: profiling-recipe's ``float()`` reads it as a number, and so does cytoplan (unquoted).
+_EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 def load_documents(text: str, source: str) -> list[Any]:

@@ -193,7 +193,8 @@ PIPELINE_SPEC: dict[str, Any] = {
     "feature_select": _FEATURE_SELECT_SPEC,
     "feature_select_negcon": _FEATURE_SELECT_SPEC,
     "quality_control": "any",
-    "options": {"compression": "str", "float_format": "str", "samples": "str"},
+    # pycytominer's output() accepts gzip or none (null) and raises for anything else
+    "options": {"compression": ("gzip", None), "float_format": "str", "samples": "str"},
 }
 BATCH_SPEC: dict[str, Any] = {"batch": "name", "plates": "any", "process": "bool"}
 PLATE_SPEC: dict[str, Any] = {"name": "name", "process": "bool"}
@@ -563,7 +564,8 @@ CYTOPLAN_SPEC: dict[str, Any] = {
         "dir": "str",
         "format": ("parquet", "csv", "csv.gz", "tsv", "tsv.gz"),
         "float_format": "str",
-        "compression": "str",
+        # gzip for .csv.gz/.tsv.gz; a Parquet codec for .parquet
+        "compression": ("gzip", "snappy", "zstd", "lz4", "brotli", "uncompressed"),
         "storage_options": "mapping",
     },
     "inputs": {

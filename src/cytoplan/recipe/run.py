@@ -600,7 +600,8 @@ def _write(
     fmt, _ = infer_sink_format(path)
     options: dict[str, Any] = {}
     if fmt == "parquet":
-        if recipe.compression and recipe.compression != "gzip":
+        # profiling-recipe's gzip is its CSV files'; the cytoplan dialect's names a codec
+        if recipe.compression and (recipe.dialect == "cytoplan" or recipe.compression != "gzip"):
             options["compression"] = recipe.compression
     else:
         options["float_format"] = recipe.float_format

@@ -23,10 +23,10 @@ from cytoplan.ops.aggregate import aggregate as _aggregate
 
 __all__ = ["aggregate"]
 
-_PLACEHOLDER = "__cytoplan_no_feature__"
-_GROUP = "__cytoplan_group__"
-_OBJECT = "__cytoplan_object__"
-_FEATURE = "__cytoplan_feature_"
+_PLACEHOLDER = "__compat_no_feature__"
+_GROUP = "__compat_group__"
+_OBJECT = "__compat_object__"
+_FEATURE = "__compat_feature_"
 _DROPPED = ("ImageNumber", "ObjectNumber")
 _FLOAT32 = np.dtype(np.float32)
 _FLOATS = (np.dtype(np.float64), _FLOAT32)

@@ -24,7 +24,7 @@ __all__ = ["AggregateDeepProfiler", "DeepProfilerData", "SingleCellDeepProfiler"
 
 #: keys aggregated per call of the engine (each key's files are loaded whole)
 _KEYS_PER_CALL = 16
-_KEY = "__cytoplan_aggregate_key__"
+_KEY = "__compat_aggregate_key__"
 
 _DEPRECATED = (
     "The {} class is deprecated and will be removed in a future Pycytominer release. "

@@ -52,7 +52,7 @@ def __getattr__(name: str) -> Any:
 
 
 #: the strata chunk (pycytominer's ``n_aggregation_memory_strata``) a cell was read in
-_CHUNK = "__cytoplan_memory_stratum__"
+_CHUNK = "__compat_memory_stratum__"
 
 
 def _check_memory_strata(n: Any) -> None:

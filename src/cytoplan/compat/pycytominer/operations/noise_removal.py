@@ -11,7 +11,7 @@ from cytoplan.compat.pycytominer.operations._select import select_drops
 
 __all__ = ["noise_removal"]
 
-_GROUP = "__cytoplan_group_id__"
+_GROUP = "__compat_group_id__"
 
 
 def noise_removal(

@@ -1,5 +1,5 @@
-"""normalize on tables whose column names collide with cytoplan's own: temporary
-columns, the statistics table's columns, PCA's component names."""
+"""Tables whose column names collide with cytoplan's own: temporary columns (every
+operation), and for normalize the statistics table's columns and PCA's components."""
 
 from __future__ import annotations
 
@@ -79,3 +79,27 @@ def test_pca_components_must_not_land_on_a_kept_column(column: pl.Expr) -> None:
         table.lazy(), method="spherize", spherize_method="ZCA", features=["Cells_a", "Cells_b"]
     )
     assert kept.collect()["PC2"].to_list() == table["PC2"].to_list()
+
+
+@pytest.mark.parametrize(
+    "operation", ["aggregate", "annotate", "consensus-median", "consensus-modz", "feature_select"]
+)
+def test_every_operation_refuses_a_column_named_like_a_temporary_one(operation: str) -> None:
+    from cytoplan.ops.aggregate import aggregate
+    from cytoplan.ops.annotate import annotate
+    from cytoplan.ops.consensus import consensus
+    from cytoplan.ops.feature_select import feature_select
+
+    table = PLATES.with_columns(Metadata_Well=pl.lit("A01"), __cytoplan_group__=pl.lit(1)).lazy()
+    platemap = pl.LazyFrame({"well_position": ["A01"], "treatment": ["dmso"]})
+    calls = {
+        "aggregate": lambda: aggregate(table),
+        "annotate": lambda: annotate(table, platemap),
+        "consensus-median": lambda: consensus(table, replicate_columns="Metadata_Plate"),
+        "consensus-modz": lambda: consensus(
+            table, replicate_columns="Metadata_Plate", method="modz"
+        ),
+        "feature_select": lambda: feature_select(table, operations="variance_threshold"),
+    }
+    with pytest.raises(SchemaError, match=r"\['__cytoplan_group__'\] start with '__cytoplan'"):
+        calls[operation]()
