@@ -246,6 +246,10 @@ def test_explain_tells_up_to_date_from_stale_outputs(
     assert states[f"{BATCH}/BR00000001/BR00000001_aggregated.parquet"] == "stale, rewritten"
     assert states[f"{BATCH}/BR00000002/BR00000002_aggregated.parquet"] == "up to date"
     assert states["consensus.parquet"] == "to write"
+    # the steps after a rewritten output wait for it (they used to say "up to date")
+    after = f"{BATCH}/BR00000001/BR00000001_augmented.parquet"
+    assert states[after] == "exists, checked again after its inputs"
+    assert states[f"{BATCH}/BR00000002/BR00000002_augmented.parquet"] == "up to date"
     report = run_recipe(CYTOPLAN_RECIPE, output_dir=copy)
     ran = {r.task.label for r in report.results if r.status == "ran"}
     assert f"aggregated {BATCH}/BR00000001" in ran and f"aggregated {BATCH}/BR00000002" not in ran
@@ -588,3 +592,19 @@ def test_a_parquet_codec_named_in_the_recipe_is_the_one_written(tmp_path: Path) 
     written = next((tmp_path / "out").rglob("*_aggregated.parquet"))
     assert {r.status for r in report.results} == {"ran"}
     assert pq.ParquetFile(written).metadata.row_group(0).column(0).compression == "GZIP"
+
+
+@pytest.mark.parametrize("compartment", ["nucleii", "mito"])
+def test_a_compartment_without_features_stops_the_step(tmp_path: Path, compartment: str) -> None:
+    # a typo used to drop the compartment's features with exit code 0
+    from cytoplan.exceptions import CytoplanError
+
+    from .conftest import PROFILING_RECIPE
+
+    text = PROFILING_RECIPE.read_text()
+    assert "  - nuclei\naggregate:" in text
+    recipe = tmp_path / "recipe.yml"
+    recipe.write_text(text.replace("  - nuclei\naggregate:", f"  - {compartment}\naggregate:", 1))
+    expected = rf"compartment\(s\) \['{compartment.title()}'\] of the recipe have no feature"
+    with pytest.raises(CytoplanError, match=expected):
+        run_recipe(recipe, workspace=WORKSPACE, output_dir=tmp_path / "profiles")

@@ -46,7 +46,7 @@ from typing import Any
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError, ParameterError, RecipeError
+from cytoplan.exceptions import CytoplanError, ParameterError, RecipeError, SchemaError
 from cytoplan.recipe.load import load_recipe
 from cytoplan.recipe.model import PlateInput, Recipe, Step
 from cytoplan.recipe.provenance import checksum, package_versions
@@ -387,14 +387,30 @@ def _features(step: Step, frame: pl.LazyFrame) -> Any:
     if step.features == "infer":
         from cytoplan.schema import infer_cp_features
 
+        schema = frame.collect_schema()
+        _require_compartments(step, schema)
         return infer_cp_features(
-            frame.collect_schema(), list(step.compartments), image_features=step.image_features
+            schema, list(step.compartments), image_features=step.image_features
         )
     if step.features is None and step.image_features:
         from cytoplan.schema import features, image_features
 
         return features(step.compartments) | image_features()
     return step.features
+
+
+def _require_compartments(step: Step, schema: pl.Schema) -> None:
+    """Every compartment the recipe names has features in the step's input: a typo
+    (``nucleii``) would otherwise drop a whole compartment without a word."""
+    prefixes = {name.split("_", 1)[0].lower() for name in schema.names() if "_" in name}
+    absent = [c for c in step.compartments if c.lower() not in prefixes]
+    if absent:
+        present = sorted(p.title() for p in prefixes if p.title() not in ("Metadata",))
+        msg = (
+            f"compartment(s) {absent} of the recipe have no feature columns in the input "
+            f"(it has {', '.join(present)}); check the recipe's compartments"
+        )
+        raise SchemaError(msg)
 
 
 def _scan_inputs(
@@ -817,12 +833,15 @@ def explain_recipe(recipe: Recipe | str | Path, *, plans: bool = True, **load_op
     return "\n".join(lines)
 
 
-def _output_states(recipe: Recipe, task: Task, store: OutputStore) -> dict[Location, str]:
+def _output_states(
+    recipe: Recipe, task: Task, store: OutputStore, rewritten: set[str]
+) -> dict[Location, str]:
     """What a run would do with each output of ``task``, as ``run_recipe`` decides it.
 
     ``up to date`` (skipped), ``stale`` (exists, but the recipe, an input or the file
-    changed: rewritten), ``to write`` (missing); with inputs not written yet, an
-    existing output is checked again once they are.
+    changed: rewritten), ``to write`` (missing); with inputs not written yet, or
+    ``rewritten`` by an earlier step of this run, an existing output is checked again
+    once they are.
     """
     written = [store.exists(out.path) for out in task.outputs]
     earlier = task.step.input is not None or task.step.input_file is not None
@@ -830,7 +849,7 @@ def _output_states(recipe: Recipe, task: Task, store: OutputStore) -> dict[Locat
         store.exists(p) if earlier and store.owns(p) else "://" in str(p) or Path(p).exists()
         for p in task.inputs
     )
-    if not ready:
+    if not ready or any(str(p) in rewritten for p in task.inputs):
         return {
             out.path: "exists, checked again after its inputs" if exists else "to write"
             for out, exists in zip(task.outputs, written, strict=True)
@@ -846,6 +865,7 @@ def _output_states(recipe: Recipe, task: Task, store: OutputStore) -> dict[Locat
 def _explain_tasks(recipe: Recipe, store: OutputStore, lines: list[str], *, plans: bool) -> None:
     from cytoplan.api import scan
 
+    rewritten: set[str] = set()  # outputs this run would write: later steps wait for them
     for number, task in enumerate(plan(recipe), 1):
         step = task.step
         params = ", ".join(f"{k}={v!r}" for k, v in step.params.items())
@@ -863,7 +883,9 @@ def _explain_tasks(recipe: Recipe, store: OutputStore, lines: list[str], *, plan
             lines.append(f"   in   {_display(recipe, source)}{state}")
         for role, side in _side_inputs(task):
             lines.append(f"   in   {_display(recipe, side)} ({role})")
-        states = _output_states(recipe, task, store)
+        states = _output_states(recipe, task, store, rewritten)
+        if any(state != "up to date" for state in states.values()):
+            rewritten.update(str(out.path) for out in task.outputs)
         for out in task.outputs:
             lines.append(f"   out  {_display(recipe, out.path)}  ({out.kind}, {states[out.path]})")
         first = str(task.inputs[0])
