@@ -48,6 +48,9 @@ QUERIES = [
     "['negcon', 'trt'] == Metadata_control_type",
     # backticks inside a string literal are text, not a quoted name
     "`Metadata_odd name` != '`a`'",
+    # ~ binds tighter than a comparison: the bitwise inverse of an integer column
+    "~Metadata_Object_Count == -6",
+    "~(Metadata_Object_Count > 2) & Metadata_dose > 1",
 ]
 
 

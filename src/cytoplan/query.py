@@ -7,7 +7,8 @@ module accepts exactly that part, translated once into a Polars expression:
 * comparisons ``==  !=  <  <=  >  >=``, chained (``1 < Metadata_x <= 3``);
 * membership ``in`` / ``not in`` against a list or tuple of literals (``==`` / ``!=``
   against a list mean the same, as in pandas);
-* ``and`` / ``or`` / ``not`` and their bitwise spellings ``&`` / ``|`` / ``~``;
+* ``and`` / ``or`` / ``not``, ``&`` / ``|`` (which bind like ``and`` / ``or``) and ``~``
+  (negation, or the bitwise inverse of an integer column, as in pandas);
 * column names, or any name in backticks (```Metadata_odd name```);
 * string, number, ``True``/``False`` and ``None`` literals (``== None`` is ``is_null``).
 
@@ -143,11 +144,13 @@ def columns_in(text: str) -> list[str]:
     return list(dict.fromkeys(translator.names))
 
 
-_BOOLEAN_WORDS = {"&": "and", "|": "or", "~": "not"}
+#: ``~`` stays an operator: pandas reads ``~x == -2`` as ``(~x) == -2``, the bitwise
+#: inverse of an integer column (and ``~flag`` as the negation of a boolean one)
+_BOOLEAN_WORDS = {"&": "and", "|": "or"}
 
 
 def _boolean_spelling(source: str) -> str:
-    """Spell ``& | ~`` as ``and or not``: in pandas queries they bind like those words."""
+    """Spell ``& |`` as ``and or``: in pandas queries they bind like those words."""
     tokens = []
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type == tokenize.OP and token.string in _BOOLEAN_WORDS:
