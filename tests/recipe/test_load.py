@@ -405,3 +405,15 @@ def test_cytoplan_output_compression_is_a_known_codec(tmp_path: Path) -> None:
         tmp_path, text.replace("  format: parquet\n", "  format: parquet\n  compression: gzip\n")
     )
     assert load_recipe(good, workspace=WORKSPACE).compression == "gzip"
+
+
+def test_a_misspelt_profiling_recipe_operation_fails_when_the_recipe_loads(tmp_path: Path) -> None:
+    # it used to fail only when the feature_select step ran, after the earlier levels
+    path = _profiling_with(tmp_path, "    - variance_threshold\n", "    - variance_treshold\n")
+    line = _line_of(path, "operations:")
+    with pytest.raises(
+        RecipeError,
+        match=rf"recipe.yml:{line}: feature_select parameter operations: unknown "
+        r"'variance_treshold' \(did you mean 'variance_threshold'\?\)",
+    ):
+        load_recipe(path, workspace=WORKSPACE)

@@ -497,6 +497,11 @@ def _profiling_recipe(
                 line=pipeline.line_of(key),
             )
         )
+    for step in steps:  # a misspelt method or operation fails now, not when its step runs
+        written = pipeline.get(step.name, LineDict())
+        for name, value in step.params.items():
+            line = written.line_of(name) if name in written else step.line
+            _check_choice(where, step.op, name, value, line)
     out = _output_location(
         where,
         output_dir,
@@ -642,6 +647,12 @@ def _check_param(
     if not ok:
         msg = f"{op} parameter {name} must be {want}, not {value!r}"
         raise where.fail(line, msg)
+    _check_choice(where, op, name, value, line)
+
+
+def _check_choice(where: _Where, op: str, name: str, value: Any, line: int) -> None:
+    """A value of a parameter with a fixed list of choices (a misspelt method or
+    operation fails when the recipe loads, with the closest choice)."""
     allowed = _choices().get((op, name))
     if allowed is not None:
         fold = name != "spherize_method"  # the others are case-insensitive, as in Python
