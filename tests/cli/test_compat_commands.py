@@ -60,6 +60,12 @@ def test_collate(tmp_path):
     assert wells["Metadata_Object_Count"].sum() == expected.height
     run("collate", CSV, "--sqlite", db, expect=1)  # exists, no --overwrite
     run("collate", CSV, expect=1)
+    # the flag used to be accepted silently: CSV folders give no Image_ columns to aggregate
+    again = run("collate", CSV, "--aggregate", agg, "--image-features", "--overwrite")
+    assert (
+        "warning: --image-features: the merged single cells hold no Image_ columns" in again.stderr
+    )
+    assert pl.read_csv(agg).equals(wells)
 
 
 def test_cell_locations(tmp_path):
@@ -85,3 +91,7 @@ def test_cell_locations(tmp_path):
         "cell-locations", meta_file, tmp_path / "missing.sqlite", tmp_path / "o.parquet", expect=1
     )
     assert "not found" in done.stderr
+    # a list column per image: only Parquet holds it (a .csv name used to get Parquet bytes)
+    done = run("cell-locations", meta_file, SQLITE, tmp_path / "o.csv", expect=1)
+    assert "must be named .parquet" in done.stderr
+    assert not (tmp_path / "o.csv").exists()

@@ -135,3 +135,39 @@ def test_errors(project, tmp_path):
         scan_deepprofiler(extra, project.profile_dir)
     skipped = scan_deepprofiler(extra, project.profile_dir, missing="skip").collect()
     assert skipped.height == scan_deepprofiler(index, project.profile_dir).collect().height
+
+
+def test_locations_must_describe_the_same_cells_and_aggregates_need_none(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "features"
+    (root / "P").mkdir(parents=True)
+    index = tmp_path / "index.csv"
+    index.write_text("Metadata_Plate,Metadata_Well,Metadata_Site\nP,A01,1\n")
+    # 3 cells, 2 locations: a raw Polars ShapeError before
+    np.savez(root / "P" / "A01_1.npz", features=np.ones((3, 2)), locations=np.zeros((2, 2)))
+    frame = pl.read_csv(index, infer_schema=False)
+    with pytest.raises(SourceError, match="has 2 locations for 3 cells"):
+        scan_deepprofiler(frame, root).collect()
+    # no locations at all: the single cells need them, a well profile does not
+    np.savez(root / "P" / "A01_1.npz", features=np.arange(6.0).reshape(3, 2))
+    with pytest.raises(SourceError, match="has no 'locations' array"):
+        scan_deepprofiler(frame, root).collect()
+    out = tmp_path / "wells.csv"
+    command = [
+        sys.executable,
+        "-m",
+        "cytoplan.cli",
+        "deepprofiler",
+        str(index),
+        str(root),
+        str(out),
+        "--level",
+        "well",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    wells = pl.read_csv(out)
+    assert wells["Metadata_Object_Count"].to_list() == [3]
+    assert wells["DP_0"].to_list() == [2.0] and wells["DP_1"].to_list() == [3.0]

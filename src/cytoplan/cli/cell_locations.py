@@ -41,8 +41,13 @@ def cell_locations_command(
     Example:
       cytoplan cell-locations load_data.csv BR00000001.sqlite load_data_with_cells.parquet
     """
+    from cytoplan.exceptions import ParameterError
     from cytoplan.io.cell_locations import add_cell_locations
 
+    if not output.lower().rstrip("/").endswith(".parquet"):
+        # CellCenters is a list per image, which only Parquet holds
+        msg = f"OUTPUT {output!r} must be named .parquet (cell locations are written as Parquet)"
+        raise ParameterError(msg)
     written = add_cell_locations(
         metadata,
         single_cell,

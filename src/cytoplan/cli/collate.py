@@ -82,6 +82,14 @@ def collate_command(
             if parquet_path is not None
             else scan_cellprofiler_csv(csv_root)
         )
+        if image_features and not any(
+            name.startswith("Image_") for name in cells.collect_schema().names()
+        ):
+            click.echo(
+                "warning: --image-features: the merged single cells hold no Image_ columns "
+                "(the image table gives only its keys and metadata), so none are aggregated",
+                err=True,
+            )
         wells = aggregate(cells, method="mean", object_count=True, image_features=image_features)
         write_profiles(wells, aggregate_path)
         echo(f"wrote {aggregate_path}", quiet=quiet)

@@ -81,6 +81,9 @@ def deepprofiler_command(
         missing=missing,  # type: ignore[arg-type]
         fallback_feature_prefix=feature_prefix,
         config=config,
+        # aggregated levels drop the locations: sites without them aggregate too,
+        # as in pycytominer's AggregateDeepProfiler
+        locations=level == "single-cell",
     )
     if level == "single-cell":
         write_profiles(cells, output, float_format=float_format)

@@ -310,7 +310,14 @@ def read_npz_site(
             )
         )
     if locations:
-        parts.append(read_npz_locations(path, x_index=x_index, y_index=y_index))
+        where = read_npz_locations(path, x_index=x_index, y_index=y_index)
+        if where.height != features.height:
+            msg = (
+                f"{str(path)!r} has {where.height} locations for {features.height} cells "
+                "(rows of 'features'); the two arrays must describe the same cells"
+            )
+            raise SourceError(msg)
+        parts.append(where)
     parts.append(features)
     return pl.concat(parts, how="horizontal")
 
