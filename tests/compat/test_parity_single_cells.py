@@ -249,3 +249,16 @@ def test_merge_single_cells_fields_of_view(integer_sites_plate, fields_of_view):
     if fields_of_view in ([10], [1]):
         assert 0 < theirs["Metadata_Plate"].isna().sum() < len(theirs)
     assert_same(ours, theirs)
+
+
+def test_aggregating_no_image_fails_as_pycytominer() -> None:
+    # the fixture stores Metadata_Site as text: fields_of_view=[1] keeps no image. compat
+    # used to return an empty table where pycytominer raises; merging still keeps the cells
+    url = f"sqlite:///{PLATE}"
+    with pytest.raises(ValueError, match="No objects to concatenate"):
+        TheirCells(url, fields_of_view=[1]).aggregate_profiles()
+    with pytest.raises(ValueError, match="No objects to concatenate"):
+        OurCells(url, fields_of_view=[1]).aggregate_profiles()
+    ours = OurCells(url, fields_of_view=[1]).merge_single_cells()
+    theirs = TheirCells(url, fields_of_view=[1]).merge_single_cells()
+    assert len(ours) == len(theirs) > 0

@@ -352,6 +352,14 @@ class SingleCells:
             self.get_subsample(compartment=compartment)
         if not self.image_data_loaded:
             self.load_image(image_table_name=self.image_table_name)
+        if self.image_df.empty:
+            # pycytominer concatenates one aggregate per memory stratum, and there are none
+            # (e.g. fields_of_view=[1] on sites stored as text): pandas' error, and why
+            msg = (
+                "No objects to concatenate: no image is left to aggregate "
+                f"(fields_of_view={self.fields_of_view!r} on {self.fields_of_view_feature})"
+            )
+            raise ValueError(msg)
         _check_memory_strata(n_aggregation_memory_strata)
         if self.features != "infer":
             missing = [c for c in self.merge_cols if c not in self.features]
