@@ -80,3 +80,24 @@ def test_errors_and_no_partial_output(tmp_path):
         collate_csv_folders(broken, sqlite=out)
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_first_site_without_cells_keeps_the_column_types(tmp_path):
+    # its header-only files typed every column TEXT, which broke pycytominer downstream
+    import shutil
+
+    root = tmp_path / "csv"
+    shutil.copytree(CSV, root)
+    first = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    for table in ("Cells", "Cytoplasm", "Nuclei"):
+        path = first / f"{table}.csv"
+        path.write_text(path.read_text().split("\n", 1)[0] + "\n")
+    collate_csv_folders(root, sqlite=tmp_path / "p.sqlite")
+    reference = tmp_path / "ref.sqlite"
+    collate_csv_folders(CSV, sqlite=reference)
+    declared = "SELECT name, type FROM pragma_table_info('Cells')"
+    with sqlite3.connect(tmp_path / "p.sqlite") as con, sqlite3.connect(reference) as ref:
+        assert con.execute(declared).fetchall() == ref.execute(declared).fetchall()
+        assert ("ImageNumber", "INTEGER") in con.execute(declared).fetchall()
+    cells = scan_cellprofiler_sqlite(tmp_path / "p.sqlite").collect()
+    assert cells.height == scan_cellprofiler_csv(root).collect().height > 0

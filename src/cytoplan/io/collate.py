@@ -195,6 +195,9 @@ def collate_csv_folders(
             con = sqlite3.connect(tmp)
             try:
                 columns: dict[str, list[str]] = {}
+                # a header-only file (a site without cells) types every column as text:
+                # a table is declared from the first folder with rows
+                empty: dict[str, tuple[Path, pl.DataFrame]] = {}
                 for folder in folders:
                     for table in tables:
                         frame = _read(_csv(folder, table), table, folder)
@@ -204,6 +207,9 @@ def collate_csv_folders(
                             and "Metadata_Plate" not in frame.columns
                         ):
                             frame = frame.with_columns(pl.lit(plate).alias("Metadata_Plate"))
+                        if frame.height == 0 and table not in columns:
+                            empty.setdefault(table, (folder, frame))
+                            continue
                         if table not in columns:
                             columns[table] = _create(con, table, frame)
                         elif frame.columns != columns[table]:
@@ -219,6 +225,17 @@ def collate_csv_folders(
                             f"INSERT INTO {quote(table)} VALUES ({marks})", frame.iter_rows()
                         )
                         report.tables[table] = report.tables.get(table, 0) + frame.height
+                for table, (folder, frame) in empty.items():
+                    if table not in columns:  # no folder has rows: declared as read
+                        columns[table] = _create(con, table, frame)
+                        report.tables[table] = 0
+                    elif frame.columns != columns[table]:
+                        extra = sorted(set(frame.columns) ^ set(columns[table]))
+                        msg = (
+                            f"{str(folder / (table + '.csv'))!r}: columns differ from the "
+                            f"other folders' ({extra[:5]}); every site must have the same columns"
+                        )
+                        raise SchemaError(msg)
                 _indexes(con, compartments, columns["Image"])
                 con.commit()
             finally:
