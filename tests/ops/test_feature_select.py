@@ -325,3 +325,31 @@ def test_parquet_source_with_reference(tmp_path: Any, profiles: pl.DataFrame) ->
     from_file = _fit(pl.read_parquet(path), **kwargs)
     scanned = FeatureSelector(**kwargs).fit(pl.scan_parquet(path))
     assert scanned.dropped_["feature"].to_list() == from_file.dropped_["feature"].to_list()
+
+
+@pytest.mark.parametrize("memory_limit", ["1MiB", "4GiB"])
+def test_constant_columns_with_gaps_follow_numpys_variance_at_min_variance_zero(
+    memory_limit: str,
+) -> None:
+    # sklearn keeps np.nanvar for them: 0 for copies of 0.3, rounding noise for copies of
+    # 0.1; cytoplan's streamed moments gave 3e-33 for 0.3 and kept the column
+    import pycytominer
+
+    n = 9000
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame(
+        {
+            "Cells_point3": np.r_[np.nan, np.full(n - 1, 0.3)],
+            "Cells_point1": np.r_[np.full(n - 1, 0.1), np.nan],
+            "Cells_other": rng.normal(size=n),
+        }
+    )
+    assert np.nanvar(frame["Cells_point3"].to_numpy()) == 0.0
+    assert np.nanvar(frame["Cells_point1"].to_numpy()) > 0.0
+    theirs = pycytominer.feature_select(
+        frame.to_pandas(), operation="variance_threshold", min_variance=0.0
+    )
+    ours = feature_select(
+        frame.lazy(), operations="variance_threshold", min_variance=0.0, memory_limit=memory_limit
+    )
+    assert ours.collect_schema().names() == list(theirs.columns) == ["Cells_point1", "Cells_other"]

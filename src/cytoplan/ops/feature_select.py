@@ -349,11 +349,29 @@ class _FitState:
         if todo:
             fresh = column_variances(self.reference, todo, memory_limit=self.selector.memory_limit)
             self._variances.update(zip(fresh["feature"], fresh["var"], strict=True))
+            self._variances.update(self._constant_with_gaps(summaries, todo))
         var = pl.Series("var", [self._variances[name] for name in summaries["feature"]])
         infinite = pl.col("n_infinite") > 0
         return summaries.with_columns(
             pl.when(infinite).then(float("nan")).otherwise(var.cast(pl.Float64)).alias("var")
         )
+
+    def _constant_with_gaps(self, summaries: pl.DataFrame, names: list[str]) -> dict[str, float]:
+        """``np.nanvar`` of the features constant among their present values but with
+        missing ones: sklearn's ``min_variance=0`` guard (peak to peak) sees NaN there and
+        keeps NumPy's variance, which is 0 or rounding noise (copies of 0.1 do not average
+        to 0.1), so it is read the way NumPy computes it, from the column itself."""
+        import numpy as np
+
+        constant = summaries.filter(
+            pl.col("feature").is_in(names)
+            & (pl.col("n_missing") > 0)
+            & (pl.col("max") == pl.col("min"))
+        )["feature"].to_list()
+        if not constant:
+            return {}
+        values = self.reference.select(pl.col(constant).cast(pl.Float64)).collect()
+        return {name: float(np.nanvar(values[name].to_numpy())) for name in constant}
 
     def run(self, operation: str) -> list[Drop]:
         sel = self.selector
