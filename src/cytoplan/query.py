@@ -54,7 +54,7 @@ from typing import Any
 
 import polars as pl
 
-from cytoplan.exceptions import CytoplanError
+from cytoplan.exceptions import ColumnNotFoundError, CytoplanError
 
 __all__ = ["QueryError", "as_predicate", "check_predicate", "columns_in", "parse_query"]
 
@@ -79,16 +79,28 @@ def as_predicate(samples: str | pl.Expr | None, schema: pl.Schema | None = None)
     """A row predicate from an expression, a query string, ``"all"`` or None (all rows).
 
     With the table's ``schema``, a query is read with its columns' types as pandas
-    reads them (see :func:`parse_query`).
+    reads them (see :func:`parse_query`), and checked against the table before any
+    row is read: a column it names that the table lacks is a
+    :class:`~cytoplan.exceptions.ColumnNotFoundError`, a comparison the types do not
+    allow a :class:`QueryError` (:func:`check_predicate`).
     """
-    if samples is None or isinstance(samples, pl.Expr):
-        return samples
-    if not isinstance(samples, str):
+    if samples is None:
+        return None
+    if isinstance(samples, pl.Expr):
+        predicate = samples
+    elif not isinstance(samples, str):
         msg = f"samples must be a string, a polars expression or None, got {type(samples).__name__}"
         raise QueryError(msg)
-    if samples.strip() == "all":
+    elif samples.strip() == "all":
         return None
-    return parse_query(samples, schema)
+    else:
+        predicate = parse_query(samples, schema)
+    if schema is not None:
+        missing = [n for n in dict.fromkeys(predicate.meta.root_names()) if n not in schema]
+        if missing:
+            raise ColumnNotFoundError.from_missing(missing, schema.names())
+        check_predicate(predicate, schema, samples)
+    return predicate
 
 
 def check_predicate(predicate: pl.Expr, schema: pl.Schema, query: str | pl.Expr | None) -> None:
@@ -203,6 +215,14 @@ def _nan_on_either_side(left: Any, right: Any) -> pl.Expr | None:
     return parts[0] if len(parts) == 1 else parts[0] | parts[1]
 
 
+def _same_for_every_row(column: pl.Expr, *, value: bool) -> pl.Expr:
+    """``value`` on every row of ``column``: a condition on the column (one value per
+    row, and a query naming a column), not a constant."""
+    return (
+        column.is_null() | pl.lit(value=True) if value else column.is_null() & pl.lit(value=False)
+    )
+
+
 def _membership(column: pl.Expr, values: list[Any]) -> pl.Expr:
     """``column in values`` with pandas' semantics for mixed literals: strings match
     the column's text, numbers its numeric reading, ``None`` its missing values."""
@@ -218,8 +238,8 @@ def _membership(column: pl.Expr, values: list[Any]) -> pl.Expr:
         parts.append(column.cast(pl.String).str.to_lowercase().is_in(flags))
     if any(v is None for v in values):
         parts.append(column.is_null())
-    if not parts:  # an empty list: false for every row (still a condition on the column)
-        return column.is_null() & pl.lit(value=False)
+    if not parts:  # an empty list
+        return _same_for_every_row(column, value=False)
     member = parts[0]
     for part in parts[1:]:
         member = member.fill_null(value=False) | part.fill_null(value=False)
@@ -322,7 +342,7 @@ class _Translator:
         if isinstance(op, ast.In | ast.NotIn):
             if not isinstance(left, pl.Expr) or not isinstance(right, list):
                 raise self._refuse(node)
-            member = self._membership(left, right)
+            member = self._typed_membership(left, right)
             return ~member if isinstance(op, ast.NotIn) else member
         method = _COMPARE.get(type(op))
         if method is None:
@@ -332,7 +352,7 @@ class _Translator:
             column, values = (left, right) if isinstance(right, list) else (right, left)
             if not isinstance(column, pl.Expr):
                 raise self._refuse(node)
-            member = self._membership(column, values)
+            member = self._typed_membership(column, values)
             return member if method == "eq" else ~member
         if right is None or left is None:
             other = left if right is None else right
@@ -362,7 +382,7 @@ class _Translator:
         dtypes = [self._dtype(left), self._dtype(right)]
         return all(d is not None and not d.is_float() for d in dtypes)
 
-    def _membership(self, column: pl.Expr, values: list[Any]) -> pl.Expr:
+    def _typed_membership(self, column: pl.Expr, values: list[Any]) -> pl.Expr:
         """``column in values``; a number column is matched by value (text never matches
         it, and ``None`` matches no float: NaN is unequal to everything)."""
         dtype = self._dtype(column)
@@ -373,7 +393,7 @@ class _Translator:
             numbers += [None] if any(v is None for v in values) else []
         parts = [_number_equals(column, dtype, v) for v in numbers]
         if not parts:
-            return column.is_null() & pl.lit(value=False)
+            return _same_for_every_row(column, value=False)
         member = parts[0]
         for part in parts[1:]:
             member = member | part
@@ -390,13 +410,7 @@ class _Translator:
                 if method not in ("eq", "ne"):
                     msg = f"query {self.text!r} orders a number column against text"
                     raise QueryError(msg)
-                # never equal: one value per row (an expression of the column, not a constant)
-                never: pl.Expr = (
-                    column.is_null() | pl.lit(value=True)
-                    if method == "ne"
-                    else column.is_null() & pl.lit(value=False)
-                )
-                return never
+                return _same_for_every_row(column, value=method == "ne")  # never equal
             if not _is_number(literal):
                 return None
             value = _number_literal(dtype, literal)

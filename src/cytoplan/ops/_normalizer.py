@@ -34,7 +34,7 @@ from cytoplan.exceptions import (
 )
 from cytoplan.ops._params import reject
 from cytoplan.ops.aggregate import resolve_features
-from cytoplan.query import as_predicate, check_predicate
+from cytoplan.query import as_predicate
 from cytoplan.schema import refuse_reserved, repeated_names, require_columns, require_numeric
 
 if TYPE_CHECKING:
@@ -237,9 +237,6 @@ class Normalizer:
             )
             raise SchemaError(msg)
         predicate = as_predicate(reference, schema)
-        if predicate is not None:
-            require_columns(schema, dict.fromkeys(predicate.meta.root_names()))
-            check_predicate(predicate, schema, reference)
         groups = _reference_counts(lf, keys, predicate, reference)
         stats = self._fit_stats(lf, schema, features, keys, predicate, groups)
         self.feature_names_in_ = features

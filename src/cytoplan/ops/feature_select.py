@@ -86,12 +86,11 @@ from cytoplan.ops._selection_stats import (
     group_spread,
 )
 from cytoplan.ops.blocklist import resolve_blocklist
-from cytoplan.query import as_predicate, check_predicate
+from cytoplan.query import as_predicate
 from cytoplan.schema import (
     feature_columns,
     infer_cp_features,
     refuse_reserved,
-    require_columns,
     require_numeric,
 )
 from cytoplan.stats.correlation import correlation_matrix
@@ -187,9 +186,6 @@ class FeatureSelector:
         refuse_reserved(schema)
         features = _resolve_features(schema, self.features)
         predicate = as_predicate(self.reference, schema)
-        if predicate is not None:
-            require_columns(schema, dict.fromkeys(predicate.meta.root_names()))
-            check_predicate(predicate, schema, self.reference)
         reference = lf if predicate is None else lf.filter(predicate)
 
         state = _FitState(self, reference, schema, features, source=lf, predicate=predicate)
