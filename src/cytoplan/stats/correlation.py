@@ -10,7 +10,10 @@ holding an ``n × d`` table:
   keeps. The shift is each column's mean in the first batch (its exact value when
   the column is constant there), so centering is numerically stable (errors of
   order machine epsilon, not ``mean² / variance``) and exactly constant columns
-  give exactly zero variance (NaN correlations, as pandas). When a batch holds a
+  give exactly zero variance (NaN correlations, as pandas). A column whose values
+  lie far from that shift (missing from the whole first batch, or drifting by
+  hundreds of standard deviations) would lose digits: the rows are then read a
+  second time, each column shifted by its mean. When a batch holds a
   missing or infinite value the accumulator switches, without restarting, to
   *pairwise-complete* sums (counts, sums and sums of squares per pair of columns,
   as masked matrix products), which reproduce pandas' ``DataFrame.corr()``
@@ -71,6 +74,10 @@ __all__ = [
 _METHODS = ("pearson", "spearman", "kendall")
 #: relative cancellation below which a pairwise sum of squares counts as zero
 _CANCELLATION = 1e-13
+#: share of a column's shifted sum of squares below which its spread counts as lost to
+#: the shift (about three of sixteen digits): the rows are then summed again, each
+#: column shifted by its mean
+_OFF_CENTRE = 1e-3
 #: bytes of one batch of rows handed to NumPy (a few copies are alive at once)
 _BATCH_BYTES = 64 * 2**20
 #: Kendall work (row pairs × d²) above which we refuse and explain
@@ -429,8 +436,10 @@ class _Accumulator:
     directly (:func:`_correlation_of_rows`) instead of from the cross-products.
     """
 
-    def __init__(self, batch_rows: int | None = None) -> None:
-        self.shift: NDArray[np.float64] | None = None
+    def __init__(
+        self, batch_rows: int | None = None, shift: NDArray[np.float64] | None = None
+    ) -> None:
+        self.shift = shift
         self.n = 0
         self.total: NDArray[np.float64] | None = None
         self.gram: NDArray[np.float64] | None = None
@@ -470,6 +479,33 @@ class _Accumulator:
         if self.pairwise is None:
             self._switch_to_pairwise(values.shape[1])
         self._add_pairwise(values, finite)
+
+    def recentring_shift(self) -> NDArray[np.float64] | None:
+        """Each column's mean, if some column's values lie far from their shift.
+
+        The sums are of ``x - shift``; a column whose spread is under ``_OFF_CENTRE``
+        of its shifted sum of squares (its first batch was all missing, or its values
+        drifted by hundreds of standard deviations) loses digits when the sums are
+        centred, so the rows should be summed again, shifted by these means. None when
+        every column is centred well enough (or the correlation was computed whole).
+        """
+        import numpy as np
+
+        if self.shift is None or self.whole is not None:
+            return None
+        if self.pairwise is not None:
+            pw = self.pairwise
+            n, sx, sxx = np.diag(pw.count), np.diag(pw.sum_x), np.diag(pw.sum_xx)
+        elif self.gram is not None and self.total is not None:
+            n, sx, sxx = np.full(self.total.shape, float(self.n)), self.total, np.diag(self.gram)
+        else:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = sxx - sx * sx / n
+            off_centre = (sxx > 0) & (spread < _OFF_CENTRE * sxx)
+            if not off_centre.any():
+                return None
+            return np.where(n > 0, self.shift + sx / n, self.shift)
 
     def matrices(self) -> int:
         """``d × d`` float64 arrays held while a batch is added, plus one of headroom:
@@ -572,9 +608,43 @@ def _stream(
     batch_rows: int | None,
     direct: bool = False,
 ) -> _Accumulator:
+    """The cross-products of ``columns``, read a second time if the first shift was far off.
+
+    The first pass shifts each column by its first batch's mean (or median, with missing
+    values); :meth:`_Accumulator.recentring_shift` tells when that lost digits, and the
+    second pass shifts by each column's mean over the whole table.
+    """
+    acc = _stream_once(
+        lf, columns, where=where, memory_limit=memory_limit, batch_rows=batch_rows, direct=direct
+    )
+    shift = acc.recentring_shift()
+    if shift is None:
+        return acc
+    del acc  # its d × d sums: the second pass needs the memory
+    return _stream_once(
+        lf,
+        columns,
+        where=where,
+        memory_limit=memory_limit,
+        batch_rows=batch_rows,
+        direct=direct,
+        shift=shift,
+    )
+
+
+def _stream_once(
+    lf: pl.LazyFrame,
+    columns: Sequence[str],
+    *,
+    where: pl.Expr | None,
+    memory_limit: int | str | None,
+    batch_rows: int | None,
+    direct: bool = False,
+    shift: NDArray[np.float64] | None = None,
+) -> _Accumulator:
     rows = batch_rows or batch_rows_for(len(columns), memory_limit)
     select = _float_columns(columns)
-    acc = _Accumulator(rows if direct else None)
+    acc = _Accumulator(rows if direct else None, shift)
     batches = fixed_batches(
         lf,
         rows,
