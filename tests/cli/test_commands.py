@@ -117,6 +117,33 @@ def test_consensus_has_one_row_per_compound(levels: dict[str, Path]) -> None:
     )
 
 
+def test_consensus_modz_with_kendall_equals_the_api(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    signal = rng.normal(size=(3, 30)).repeat(4, axis=0)
+    wells = pl.DataFrame(
+        signal + rng.normal(size=(12, 30)), schema=[f"Cells_f{i}" for i in range(30)]
+    )
+    wells = wells.insert_column(
+        0, pl.Series("Metadata_g", ["a", "b", "c"]).gather([0] * 4 + [1] * 4 + [2] * 4)
+    )
+    wells.write_parquet(tmp_path / "wells.parquet")
+    out = tmp_path / "kendall.parquet"
+    run("consensus", tmp_path / "wells.parquet", out, "--replicate-columns", "Metadata_g",
+        "--method", "modz", "--modz-method", "kendall", "--quiet")  # fmt: skip
+
+    def modz(method: str) -> pl.DataFrame:
+        return cp.consensus(
+            wells.lazy(),
+            replicate_columns="Metadata_g",
+            method="modz",
+            modz_method=method,  # type: ignore[arg-type]
+        ).collect()
+
+    cli = pl.read_parquet(out)
+    assert cli.equals(modz("kendall"))
+    assert not cli.equals(modz("spearman"))  # the option reached MODZ
+
+
 def test_inspect_prints_roles_rows_and_plates(levels: dict[str, Path]) -> None:
     out = run("inspect", levels["cells"]).stdout
     assert "rows      384" in out

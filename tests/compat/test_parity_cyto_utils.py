@@ -150,6 +150,7 @@ def test_modz_matches(wells_nan):
     for kwargs in (
         {"replicate_columns": "Metadata_broad_sample"},
         {"replicate_columns": ["Metadata_Plate", "Metadata_control_type"], "method": "pearson"},
+        {"replicate_columns": ["Metadata_Plate", "Metadata_control_type"], "method": "kendall"},
         {"replicate_columns": "Metadata_broad_sample", "min_weight": 0.5, "precision": 1},
         {"replicate_columns": "Metadata_broad_sample", "features": "Cells_AreaShape_Area_0"},
     ):

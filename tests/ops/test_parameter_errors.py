@@ -165,13 +165,14 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     ),
     (
         "consensus-modz-method",
-        lambda: consensus(_lf(), method="modz", modz_method="kendall"),  # type: ignore[arg-type]
-        "consensus: modz_method must be one of 'spearman', 'pearson', got 'kendall'",
+        lambda: consensus(_lf(), method="modz", modz_method="tau"),  # type: ignore[arg-type]
+        "consensus: modz_method must be one of 'spearman', 'pearson', 'kendall', got 'tau'",
     ),
     (
         "modz-method",
-        lambda: modz(_lf(), method="kendall"),  # type: ignore[arg-type]
-        "modz (correlation method): method must be one of 'spearman', 'pearson', got 'kendall'",
+        lambda: modz(_lf(), method="tau"),  # type: ignore[arg-type]
+        "modz (correlation method): method must be one of 'spearman', 'pearson', 'kendall', "
+        "got 'tau'",
     ),
     (
         "consensus-precision-negative",

@@ -29,7 +29,7 @@ from cytoplan.cli._common import (
 @features_option
 @click.option(
     "--modz-method",
-    type=click.Choice(["spearman", "pearson"], case_sensitive=False),
+    type=click.Choice(["spearman", "pearson", "kendall"], case_sensitive=False),
     default="spearman",
 )
 @click.option("--modz-min-weight", type=float, default=0.01)

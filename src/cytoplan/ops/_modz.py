@@ -4,7 +4,8 @@ pycytominer's ``modz_base`` (spec §2.4), for each replicate group (k rows × d
 features):
 
 1. correlate the replicates with each other across features (Spearman by default,
-   Pearson optionally); with missing values, pandas' pairwise-complete rules;
+   Pearson or Kendall's tau-b optionally); with missing values, pandas'
+   pairwise-complete rules;
 2. set the diagonal to NaN, clip negative correlations to 0;
 3. raw weight = mean of a replicate's correlations with the others (NaN skipped),
    clipped below at ``min_weight``;
@@ -26,17 +27,18 @@ array([[0.4938, 0.4938, 0.0123]])
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import kendalltau, rankdata
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 __all__ = ["ModzMethod", "modz_signatures", "modz_weights", "pairwise_correlation"]
 
-ModzMethod: TypeAlias = Literal["spearman", "pearson"]
+ModzMethod: TypeAlias = Literal["spearman", "pearson", "kendall"]
 
 
 def _stacked_correlation(blocks: NDArray[np.float64], method: ModzMethod) -> NDArray[np.float64]:
@@ -69,6 +71,8 @@ def pairwise_correlation(block: NDArray[np.float64], method: ModzMethod) -> NDAr
     if method == "pearson":
         pearson: NDArray[np.float64] = _nancorr(block[None])[0]
         return pearson
+    if method == "kendall":
+        return _kendall(block)
     k = block.shape[0]
     finite = np.isfinite(block)
     corr = np.full((k, k), np.nan)
@@ -88,6 +92,25 @@ def pairwise_correlation(block: NDArray[np.float64], method: ModzMethod) -> NDAr
             divisor = np.sqrt(np.dot(x, x) * np.dot(y, y))
             if divisor != 0:
                 corr[i, j] = corr[j, i] = np.dot(x, y) / divisor
+    return corr
+
+
+def _kendall(block: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Kendall's tau-b between the rows of one ``(k, d)`` block, as pandas computes it:
+    each pair over the features where both values are finite, NaN without a shared
+    value or when a row is constant there (the diagonal is left NaN: MODZ drops it).
+    """
+    k = block.shape[0]
+    finite = np.isfinite(block)
+    corr = np.full((k, k), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant rows: NaN, as pandas
+        for i in range(k):
+            for j in range(i):
+                both = finite[i] & finite[j]
+                if both.any():
+                    tau = kendalltau(block[i, both], block[j, both]).statistic
+                    corr[i, j] = corr[j, i] = tau
     return corr
 
 
@@ -180,6 +203,10 @@ def modz_weights(
     """MODZ weights for ``G`` groups of ``k`` replicates: ``(G, k, d)`` → ``(G, k)``."""
     n_groups = blocks.shape[0]
     corr = np.empty((n_groups, blocks.shape[1], blocks.shape[1]))
+    if method == "kendall":  # pair by pair (pandas calls SciPy's kendalltau per pair)
+        for group in range(n_groups):
+            corr[group] = _kendall(blocks[group])
+        return _weights_from_correlation(corr, min_weight=min_weight, precision=precision)
     finite = np.isfinite(blocks).all(axis=(1, 2))
     if finite.any():
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -50,12 +50,12 @@ from cytoplan.schema import refuse_reserved, repeated_names, require_columns
 from cytoplan.stats.holistic import missing_as_null
 
 if TYPE_CHECKING:
-    from cytoplan._typing import ConsensusMethod
+    from cytoplan._typing import ConsensusMethod, CorrelationMethod
 
 __all__ = ["consensus", "modz"]
 
 _METHODS = ("median", "mean", "modz")
-_MODZ_METHODS = ("spearman", "pearson")
+_MODZ_METHODS = ("spearman", "pearson", "kendall")
 
 
 def _keys(replicate_columns: str | Sequence[str]) -> list[str]:
@@ -86,7 +86,7 @@ def modz(
     *,
     replicate_columns: str | Sequence[str] = ("Metadata_Plate", "Metadata_Well"),
     features: FeatureSpec = None,
-    method: Literal["spearman", "pearson"] = "spearman",
+    method: CorrelationMethod = "spearman",
     min_weight: float = 0.01,
     precision: int = 4,
 ) -> pl.LazyFrame:
@@ -101,7 +101,8 @@ def modz(
     features
         None (default selector), a selector, a list of names or ``"infer"``.
     method
-        Correlation between replicates across features: ``"spearman"`` or ``"pearson"``.
+        Correlation between replicates across features: ``"spearman"``, ``"pearson"``
+        or ``"kendall"`` (tau-b; pair by pair, slower).
     min_weight
         Raw weights below this are raised to it.
     precision
@@ -153,7 +154,7 @@ def modz(
         signatures = modz_signatures(
             values,
             sizes,
-            method=cast("Literal['spearman', 'pearson']", how),
+            method=cast("CorrelationMethod", how),
             min_weight=float(min_weight),
             precision=precision,
         )
@@ -169,7 +170,7 @@ def consensus(
     replicate_columns: str | Sequence[str] = ("Metadata_Plate", "Metadata_Well"),
     method: ConsensusMethod = "median",
     features: FeatureSpec = None,
-    modz_method: Literal["spearman", "pearson"] = "spearman",
+    modz_method: CorrelationMethod = "spearman",
     min_weight: float = 0.01,
     precision: int = 4,
     memory_limit: str | int | None = None,

@@ -682,7 +682,7 @@ def _choices() -> dict[tuple[str, str], tuple[str, ...]]:
         ("feature_select", "operations"): OPERATIONS,
         ("feature_select", "corr_method"): ("pearson", "spearman", "kendall"),
         ("consensus", "method"): ("median", "mean", "modz"),
-        ("consensus", "modz_method"): ("spearman", "pearson"),
+        ("consensus", "modz_method"): ("spearman", "pearson", "kendall"),
     }
 
 
