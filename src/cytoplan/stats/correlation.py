@@ -614,50 +614,26 @@ def _stream(
     values); :meth:`_Accumulator.recentring_shift` tells when that lost digits, and the
     second pass shifts by each column's mean over the whole table.
     """
-    acc = _stream_once(
-        lf, columns, where=where, memory_limit=memory_limit, batch_rows=batch_rows, direct=direct
-    )
-    shift = acc.recentring_shift()
-    if shift is None:
-        return acc
-    del acc  # its d × d sums: the second pass needs the memory
-    return _stream_once(
-        lf,
-        columns,
-        where=where,
-        memory_limit=memory_limit,
-        batch_rows=batch_rows,
-        direct=direct,
-        shift=shift,
-    )
-
-
-def _stream_once(
-    lf: pl.LazyFrame,
-    columns: Sequence[str],
-    *,
-    where: pl.Expr | None,
-    memory_limit: int | str | None,
-    batch_rows: int | None,
-    direct: bool = False,
-    shift: NDArray[np.float64] | None = None,
-) -> _Accumulator:
     rows = batch_rows or batch_rows_for(len(columns), memory_limit)
     select = _float_columns(columns)
-    acc = _Accumulator(rows if direct else None, shift)
-    batches = fixed_batches(
-        lf,
-        rows,
-        where=where,
-        select=select,
-        memory_limit=memory_limit,
-        width=len(columns),
-        matrices=acc.matrices,
-    )
-    for batch in batches:
-        acc.add(_as_array(batch))
-        del batch  # do not pin the slice this batch views while the next one is read
-    return acc
+    shift = None
+    while True:
+        acc = _Accumulator(rows if direct else None, shift)
+        batches = fixed_batches(
+            lf,
+            rows,
+            where=where,
+            select=select,
+            memory_limit=memory_limit,
+            width=len(columns),
+            matrices=acc.matrices,
+        )
+        for batch in batches:
+            acc.add(_as_array(batch))
+            del batch  # do not pin the slice this batch views while the next one is read
+        if shift is not None or (shift := acc.recentring_shift()) is None:
+            return acc
+        del acc  # its d × d sums: the second pass needs the memory
 
 
 def pearson(
