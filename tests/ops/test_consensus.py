@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -145,6 +146,33 @@ def test_pairwise_correlation_matches_pandas() -> None:
         if method == "kendall":  # MODZ leaves the diagonal out; pandas puts 1 there
             np.fill_diagonal(expected, np.nan)
         np.testing.assert_allclose(got, expected, rtol=1e-13)
+
+
+def _brute_force_tau_b(x: np.ndarray, y: np.ndarray) -> float:
+    """(concordant - discordant) / sqrt((P - Tx)(P - Ty)), counted pair by pair."""
+    i, j = np.triu_indices(x.size, k=1)
+    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    s = int((dx * dy > 0).sum() - (dx * dy < 0).sum())
+    return s / math.sqrt(float((dx != 0).sum()) * float((dy != 0).sum()))
+
+
+def test_kendall_roundings() -> None:
+    from scipy.stats import kendalltau
+
+    from cytoplan.ops._modz import _tau_b
+
+    rng = np.random.default_rng(11)
+    differ = 0
+    for _ in range(300):
+        n = int(rng.integers(2, 40))
+        x, y = np.round(rng.normal(size=(2, n)) * 2)
+        scipy_tau = float(kendalltau(x, y).statistic)
+        assert _tau_b(x, y, "scipy") == scipy_tau or np.isnan(scipy_tau)
+        single = _tau_b(x, y, "single")
+        expected = _brute_force_tau_b(x, y) if not np.isnan(scipy_tau) else np.nan
+        assert single == expected or (np.isnan(single) and np.isnan(expected))
+        differ += single != scipy_tau and not np.isnan(single)
+    assert differ > 0  # the two roundings are not the same arithmetic
 
 
 def test_errors() -> None:

@@ -175,6 +175,11 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
         "got 'tau'",
     ),
     (
+        "modz-kendall-rounding",
+        lambda: modz(_lf(), method="kendall", kendall_rounding="twice"),  # type: ignore[arg-type]
+        "modz: kendall_rounding must be one of 'scipy', 'single', got 'twice'",
+    ),
+    (
         "consensus-precision-negative",
         lambda: consensus(_lf(), method="modz", precision=-1),
         "modz: precision must be an integer >= 0, got -1; decimals of the weights",

@@ -27,6 +27,7 @@ array([[0.4938, 0.4938, 0.0123]])
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
@@ -36,9 +37,20 @@ from scipy.stats import kendalltau, rankdata
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["ModzMethod", "modz_signatures", "modz_weights", "pairwise_correlation"]
+__all__ = [
+    "KendallRounding",
+    "ModzMethod",
+    "modz_signatures",
+    "modz_weights",
+    "pairwise_correlation",
+]
 
 ModzMethod: TypeAlias = Literal["spearman", "pearson", "kendall"]
+#: How Kendall's tau-b ``S / sqrt((P - Tx)(P - Ty))`` is rounded: ``"scipy"`` divides by
+#: the two square roots in turn (``scipy.stats.kendalltau``, which pandas 2 calls),
+#: ``"single"`` by the square root of the product (pandas 3's own kernel). They can
+#: differ in the last bit, enough to tip a MODZ weight sitting on a rounding boundary.
+KendallRounding: TypeAlias = Literal["scipy", "single"]
 
 
 def _stacked_correlation(blocks: NDArray[np.float64], method: ModzMethod) -> NDArray[np.float64]:
@@ -95,7 +107,9 @@ def pairwise_correlation(block: NDArray[np.float64], method: ModzMethod) -> NDAr
     return corr
 
 
-def _kendall(block: NDArray[np.float64]) -> NDArray[np.float64]:
+def _kendall(
+    block: NDArray[np.float64], rounding: KendallRounding = "scipy"
+) -> NDArray[np.float64]:
     """Kendall's tau-b between the rows of one ``(k, d)`` block, as pandas computes it:
     each pair over the features where both values are finite, NaN without a shared
     value or when a row is constant there (the diagonal is left NaN: MODZ drops it).
@@ -109,9 +123,30 @@ def _kendall(block: NDArray[np.float64]) -> NDArray[np.float64]:
             for j in range(i):
                 both = finite[i] & finite[j]
                 if both.any():
-                    tau = kendalltau(block[i, both], block[j, both]).statistic
-                    corr[i, j] = corr[j, i] = tau
+                    corr[i, j] = corr[j, i] = _tau_b(block[i, both], block[j, both], rounding)
     return corr
+
+
+def _tau_b(x: NDArray[np.float64], y: NDArray[np.float64], rounding: KendallRounding) -> float:
+    """SciPy's tau-b, or the same statistic divided once (see :data:`KendallRounding`).
+
+    SciPy does not return ``S`` (concordant minus discordant pairs), but it is an
+    integer: rounding ``tau * sqrt(P - Tx) * sqrt(P - Ty)`` recovers it exactly (the
+    product's error is ~1e-15 relative, far below 0.5 for any feasible ``P``).
+    """
+    tau = float(kendalltau(x, y).statistic)
+    if rounding == "scipy" or not np.isfinite(tau):
+        return tau
+    pairs = x.size * (x.size - 1) // 2
+    untied_x = pairs - _tied_pairs(x)
+    untied_y = pairs - _tied_pairs(y)
+    s = round(tau * math.sqrt(untied_x) * math.sqrt(untied_y))
+    return s / math.sqrt(float(untied_x) * float(untied_y))
+
+
+def _tied_pairs(values: NDArray[np.float64]) -> int:
+    counts = np.unique(values, return_counts=True)[1]
+    return int((counts * (counts - 1) // 2).sum())
 
 
 def _nancorr(blocks: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -199,13 +234,14 @@ def modz_weights(
     method: ModzMethod,
     min_weight: float,
     precision: int,
+    kendall_rounding: KendallRounding = "scipy",
 ) -> NDArray[np.float64]:
     """MODZ weights for ``G`` groups of ``k`` replicates: ``(G, k, d)`` → ``(G, k)``."""
     n_groups = blocks.shape[0]
     corr = np.empty((n_groups, blocks.shape[1], blocks.shape[1]))
-    if method == "kendall":  # pair by pair (pandas calls SciPy's kendalltau per pair)
+    if method == "kendall":  # pair by pair, as pandas
         for group in range(n_groups):
-            corr[group] = _kendall(blocks[group])
+            corr[group] = _kendall(blocks[group], kendall_rounding)
         return _weights_from_correlation(corr, min_weight=min_weight, precision=precision)
     finite = np.isfinite(blocks).all(axis=(1, 2))
     if finite.any():
@@ -227,6 +263,7 @@ def modz_signatures(
     method: ModzMethod,
     min_weight: float,
     precision: int,
+    kendall_rounding: KendallRounding = "scipy",
 ) -> NDArray[np.float64]:
     """One MODZ signature per group.
 
@@ -242,7 +279,13 @@ def modz_signatures(
         which = np.flatnonzero(group_sizes == k)
         rows = (starts[which][:, None] + np.arange(k)[None, :]).ravel()
         blocks = values[rows].reshape(which.size, int(k), d)
-        weights = modz_weights(blocks, method=method, min_weight=min_weight, precision=precision)
+        weights = modz_weights(
+            blocks,
+            method=method,
+            min_weight=min_weight,
+            precision=precision,
+            kendall_rounding=kendall_rounding,
+        )
         weighted = blocks * weights[:, :, None]
         out[which] = np.nansum(weighted, axis=1)  # a NaN value or weight contributes 0
     return out

@@ -51,6 +51,7 @@ from cytoplan.stats.holistic import missing_as_null
 
 if TYPE_CHECKING:
     from cytoplan._typing import ConsensusMethod, CorrelationMethod
+    from cytoplan.ops._modz import KendallRounding
 
 __all__ = ["consensus", "modz"]
 
@@ -89,6 +90,7 @@ def modz(
     method: CorrelationMethod = "spearman",
     min_weight: float = 0.01,
     precision: int = 4,
+    kendall_rounding: KendallRounding = "scipy",
 ) -> pl.LazyFrame:
     """MODZ consensus signature per replicate group (pycytominer ``modz``).
 
@@ -107,6 +109,10 @@ def modz(
         Raw weights below this are raised to it.
     precision
         Weights are rounded to this many decimals (as pycytominer does).
+    kendall_rounding
+        With ``method="kendall"``: ``"scipy"`` rounds tau-b as ``scipy.stats.kendalltau``
+        (and pandas 2) do, ``"single"`` as pandas 3 does. The values differ in the last
+        bit at most, which can tip a weight on a rounding boundary.
 
     Returns
     -------
@@ -129,6 +135,7 @@ def modz(
         "method", method, _MODZ_METHODS, fold_case=True, where="modz (correlation method)"
     )
     check_integer("precision", precision, low=0, where="modz", hint="decimals of the weights")
+    check_choice("kendall_rounding", kendall_rounding, ("scipy", "single"), where="modz")
     check_number("min_weight", min_weight, where="modz")
     keys = _keys(replicate_columns)
     schema = lf.collect_schema()
@@ -157,6 +164,7 @@ def modz(
             method=cast("CorrelationMethod", how),
             min_weight=float(min_weight),
             precision=precision,
+            kendall_rounding=kendall_rounding,
         )
     result = groups.drop("__n").hstack(
         pl.DataFrame(signatures, schema=dict.fromkeys(names, pl.Float64), orient="row")

@@ -18,10 +18,16 @@ from cytoplan.compat.pycytominer.cyto_utils.util import (
     check_correlation_method,
     get_pairwise_correlation,
 )
-from cytoplan.ops._modz import modz_signatures
+from cytoplan.ops._modz import KendallRounding, modz_signatures
 from cytoplan.ops.consensus import modz as _modz
 
 __all__ = ["check_correlation_method", "get_pairwise_correlation", "modz", "modz_base"]
+
+#: pycytominer's Kendall MODZ is pandas' ``DataFrame.corr``: SciPy's ``kendalltau`` under
+#: pandas 2, pandas' own kernel (rounded once) from pandas 3 on.
+_PANDAS_KENDALL: KendallRounding = (
+    "single" if int(pd.__version__.split(".", 1)[0]) >= 3 else "scipy"
+)
 
 
 def modz_base(
@@ -53,6 +59,7 @@ def modz_base(
             method=method,  # type: ignore[arg-type]
             min_weight=float(min_weight),
             precision=int(precision),
+            kendall_rounding=_PANDAS_KENDALL,
         )
     return pd.Series(out[0], index=population_df.columns)
 
@@ -100,6 +107,7 @@ def modz(
             method=method,  # type: ignore[arg-type]
             min_weight=min_weight,
             precision=precision,
+            kendall_rounding=_PANDAS_KENDALL,
         ).collect()
     out = result.to_pandas()
     # pycytominer's key columns are a group-by index reset: take their types from one
