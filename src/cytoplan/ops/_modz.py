@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 import numpy as np
 from scipy.stats import kendalltau, rankdata
 
+from cytoplan._typing import CorrelationMethod
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -45,7 +47,7 @@ __all__ = [
     "pairwise_correlation",
 ]
 
-ModzMethod: TypeAlias = Literal["spearman", "pearson", "kendall"]
+ModzMethod: TypeAlias = CorrelationMethod
 #: How Kendall's tau-b ``S / sqrt((P - Tx)(P - Ty))`` is rounded: ``"scipy"`` divides by
 #: the two square roots in turn (``scipy.stats.kendalltau``, which pandas 2 calls),
 #: ``"single"`` by the square root of the product (pandas 3's own kernel). They can
