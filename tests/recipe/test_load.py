@@ -112,18 +112,21 @@ def _line_of(path: Path, needle: str) -> int:
     return next(i for i, row in enumerate(path.read_text().splitlines(), 1) if needle in row)
 
 
+def _refused_at(path: Path, needle: str, message: str) -> None:
+    """Loading ``path`` fails with ``message`` (a regex) on the first line holding ``needle``."""
+    line = _line_of(path, needle)
+    with pytest.raises(RecipeError, match=rf"recipe.yml:{line}: {message}"):
+        load_recipe(path, workspace=WORKSPACE)
+
+
 def test_unknown_key_names_file_and_line(tmp_path: Path) -> None:
     path = _profiling_with(tmp_path, "  method: median\n", "  method: median\n  metod: mean\n")
-    line = _line_of(path, "metod:")
-    with pytest.raises(RecipeError, match=rf"recipe.yml:{line}: unknown key 'metod' in aggregate"):
-        load_recipe(path, workspace=WORKSPACE)
+    _refused_at(path, "metod:", "unknown key 'metod' in aggregate")
 
 
 def test_wrong_type_names_file_and_line(tmp_path: Path) -> None:
     path = _profiling_with(tmp_path, "  fields: all\n", "  fields: 3\n")
-    line = _line_of(path, "fields: 3")
-    with pytest.raises(RecipeError, match=rf"recipe.yml:{line}: aggregate.fields must be"):
-        load_recipe(path, workspace=WORKSPACE)
+    _refused_at(path, "fields: 3", "aggregate.fields must be")
     path = _profiling_with(
         tmp_path, "  perform: true\n  method: mad", "  perform: yes please\n  method: mad"
     )
@@ -133,21 +136,12 @@ def test_wrong_type_names_file_and_line(tmp_path: Path) -> None:
 
 def test_missing_plate_names_the_plate_entry(tmp_path: Path) -> None:
     path = _profiling_with(tmp_path, "- name: BR00000002", "- name: BR00000009")
-    line = _line_of(path, "BR00000009")
-    with pytest.raises(
-        RecipeError,
-        match=rf"recipe.yml:{line}: plate BR00000009: single-cell SQLite .* does not exist",
-    ):
-        load_recipe(path, workspace=WORKSPACE)
+    _refused_at(path, "BR00000009", "plate BR00000009: single-cell SQLite .* does not exist")
 
 
 def test_missing_external_metadata_file(tmp_path: Path) -> None:
     path = _profiling_with(tmp_path, "file: external_metadata.tsv", "file: moa.tsv")
-    line = _line_of(path, "file: moa.tsv")
-    with pytest.raises(
-        RecipeError, match=rf"recipe.yml:{line}: external metadata .*moa.tsv' does not exist"
-    ):
-        load_recipe(path, workspace=WORKSPACE)
+    _refused_at(path, "file: moa.tsv", "external metadata .*moa.tsv' does not exist")
 
 
 def test_bad_yaml_names_line_and_column(tmp_path: Path) -> None:
@@ -383,11 +377,7 @@ def test_numbers_in_exponent_form_load_as_numbers(tmp_path: Path) -> None:
 def test_compression_is_checked_when_the_recipe_loads(tmp_path: Path) -> None:
     # a typo used to write plain .csv files silently (pycytominer raises)
     path = _profiling_with(tmp_path, "  compression: gzip\n", "  compression: gzp\n")
-    line = _line_of(path, "compression: gzp")
-    with pytest.raises(
-        RecipeError, match=rf"recipe.yml:{line}: options.compression must be one of 'gzip', None"
-    ):
-        load_recipe(path, workspace=WORKSPACE)
+    _refused_at(path, "compression: gzp", "options.compression must be one of 'gzip', None")
     plain = _profiling_with(tmp_path, "  compression: gzip\n", "  compression: null\n")
     recipe = load_recipe(plain, workspace=WORKSPACE)
     assert recipe.step("normalize").output.endswith("_normalized.csv")
@@ -410,10 +400,9 @@ def test_cytoplan_output_compression_is_a_known_codec(tmp_path: Path) -> None:
 def test_a_misspelt_profiling_recipe_operation_fails_when_the_recipe_loads(tmp_path: Path) -> None:
     # it used to fail only when the feature_select step ran, after the earlier levels
     path = _profiling_with(tmp_path, "    - variance_threshold\n", "    - variance_treshold\n")
-    line = _line_of(path, "operations:")
-    with pytest.raises(
-        RecipeError,
-        match=rf"recipe.yml:{line}: feature_select parameter operations: unknown "
+    _refused_at(
+        path,
+        "operations:",
+        r"feature_select parameter operations: unknown "
         r"'variance_treshold' \(did you mean 'variance_threshold'\?\)",
-    ):
-        load_recipe(path, workspace=WORKSPACE)
+    )
