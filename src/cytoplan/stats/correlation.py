@@ -51,6 +51,7 @@ import polars as pl
 from cytoplan.config import settings
 from cytoplan.exceptions import ParameterError, StatisticsError
 from cytoplan.stats.blocks import plan_made_of, stable_row_order, staged, working_memory
+from cytoplan.stats.copies import tie_exact_copies
 
 if TYPE_CHECKING:
     import numpy as np
@@ -977,11 +978,24 @@ def correlation_matrix(
     frame lets a plain Parquet scan be read in bounded slices.
     """
     key = method.lower() if isinstance(method, str) else method
-    if key == "pearson":
-        return pearson(lf, columns, where=where, memory_limit=memory_limit)
-    if key == "spearman":
-        return spearman(lf, columns, where=where, memory_limit=memory_limit)
-    if key == "kendall":
-        return kendall(lf, columns, where=where, memory_limit=memory_limit)
-    msg = f"unknown correlation method {method!r}; choose one of {', '.join(_METHODS)}"
-    raise ParameterError(msg)
+    compute = {"pearson": pearson, "spearman": spearman, "kendall": kendall}.get(key)
+    if compute is None:
+        msg = f"unknown correlation method {method!r}; choose one of {', '.join(_METHODS)}"
+        raise ParameterError(msg)
+    matrix = compute(lf, columns, where=where, memory_limit=memory_limit)
+    _unit_diagonal(matrix)
+    tie_exact_copies(lf, columns, matrix, where=where)
+    return matrix
+
+
+def _unit_diagonal(matrix: NDArray[np.float64]) -> None:
+    """Set each defined diagonal entry to exactly 1, as pandas' ``corr`` gives it.
+
+    Dividing a variance by its square root twice can leave 1 - 2**-52 there; the sums
+    of ``|r|`` that rank features include the diagonal.
+    """
+    import numpy as np
+
+    diagonal = np.diagonal(matrix).copy()
+    diagonal[~np.isnan(diagonal)] = 1.0
+    np.fill_diagonal(matrix, diagonal)
