@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
 from cytoplan.stats.holistic import (
     MAD_SCALE,
+    Statistic,
     grouped_mad,
     grouped_medians,
     grouped_quantiles,
@@ -341,3 +342,39 @@ def test_join_plan_with_constant_leading_columns_gives_exact_medians(tmp_path) -
     for limit in (1, "2GiB"):
         got = grouped_medians(joined, features, by=["Metadata_Well"], memory_limit=limit)
         assert got.equals(expected)
+
+
+def _scipy_mads(df: pl.DataFrame, features: list[str], keys: list[str]) -> pd.DataFrame:
+    frame = df.to_pandas()
+    rows = []
+    for key, group in frame.groupby(keys, dropna=False, sort=True):
+        mads = scipy.stats.median_abs_deviation(
+            group[features].to_numpy(float), axis=0, nan_policy="omit"
+        )
+        rows.append((*(key if isinstance(key, tuple) else (key,)), *mads))
+    return pd.DataFrame(rows, columns=[*keys, *features])
+
+
+@pytest.mark.parametrize("with_mean", [False, True], ids=["holistic", "with a mean"])
+@pytest.mark.parametrize("plan", ["frame", "parquet scan", "reshuffled at each scan"])
+def test_mad_without_the_median_on_every_path(
+    cells: pl.DataFrame, cells_parquet: str, plan: str, with_mean: bool
+) -> None:
+    # the MAD is a second group-by around the medians of the first: it must equal
+    # SciPy's per group on the fused path, the general path with positional group ids
+    # and the general path with the keys read alongside (a plan that reorders rows)
+    features = _features(cells)
+    keys = ["Metadata_Plate", "Metadata_Well"]
+    lazy = {
+        "frame": cells.lazy(),
+        "parquet scan": pl.scan_parquet(cells_parquet),
+        "reshuffled at each scan": cells.lazy().map_batches(
+            lambda df: df.sample(fraction=1.0, shuffle=True)
+        ),
+    }[plan]
+    statistics: tuple[Statistic, ...] = ("mad", "mean") if with_mean else ("mad",)
+    out = grouped_statistics(lazy, features, statistics=statistics, by=keys, memory_limit=1)
+    assert set(out) == set(statistics)  # the median the MAD needed is not returned
+    expected = _scipy_mads(cells, features, keys)
+    assert out["mad"].select(keys).to_pandas().equals(expected[keys])
+    _assert_exact(out["mad"], expected, features)

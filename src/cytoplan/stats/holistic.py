@@ -157,6 +157,39 @@ def _statistic_expr(value: pl.Expr, statistic: Statistic) -> pl.Expr:
     return exact_quantile(value, float(statistic))
 
 
+@dataclass(frozen=True)
+class _Summary:
+    """How a block of rows, with a group id column ``_GID``, is summarised per group.
+
+    ``first(block)`` gives the expressions of one group-by: every statistic but the
+    MAD, and the median the MAD needs. The MAD, when asked for (``mad`` is not None),
+    is a second group-by of the same rows that subtracts each group's median, looked up
+    by group id, as a constant: Polars evaluates ``median(|x - median(x)|)`` in one
+    expression by selecting the inner median again, which this saves (per block of
+    127 columns of 300,672 rows: one group 0.38 -> 0.30 s, 376 groups 0.37 -> 0.33 s;
+    the same bits).
+    """
+
+    first: Callable[[list[str]], list[pl.Expr]]
+    mad: Callable[[list[str], pl.DataFrame], list[pl.Expr]] | None = None
+
+    def __call__(self, data: pl.DataFrame, block: list[str], *extra: pl.Expr) -> pl.DataFrame:
+        """One row per group id, in id order, with ``extra`` expressions first."""
+        summary = data.group_by(_GID).agg(*extra, *self.first(block)).sort(_GID)
+        if self.mad is None:
+            return summary
+        spread = data.group_by(_GID).agg(self.mad(block, summary)).sort(_GID)
+        return summary.hstack(spread.drop(_GID).get_columns())
+
+    def read(self, query: pl.LazyFrame, block: list[str]) -> pl.DataFrame:
+        """Collect ``query`` (with ``_GID``) and summarise it; without a MAD, as one
+        in-memory query (2-4 % faster on per-well medians than collecting first)."""
+        if self.mad is None:
+            grouped = query.group_by(_GID).agg(self.first(block)).sort(_GID)
+            return grouped.collect(engine="in-memory")
+        return self(query.collect(engine="in-memory"), block)
+
+
 def _scale_mad(frame: pl.DataFrame, names: Sequence[str], mad_scale: float) -> pl.DataFrame:
     """``mad / (1 / mad_scale)``, as ``scipy.stats.median_abs_deviation(scale=1/1.4826)``.
 
@@ -234,6 +267,11 @@ def grouped_statistics(
     n_rows = row_count(lf)
     frame = lf if predicate is None else lf.filter(predicate)
     tagged = [(i, statistic) for i, statistic in enumerate(wanted)]
+    first_stage = [(i, statistic) for i, statistic in tagged if statistic != "mad"]
+    mad_tag = wanted.index("mad") if "mad" in wanted else None
+    median_tag = wanted.index("median") if "median" in wanted else len(wanted)
+    if mad_tag is not None and "median" not in wanted:
+        first_stage.append((median_tag, "median"))  # for the MAD only
 
     def exprs_for(block: list[str]) -> list[pl.Expr]:
         # one multi-column expression per statistic and kind of column: Polars expands
@@ -245,10 +283,21 @@ def grouped_statistics(
             if not names_of_kind:
                 continue
             value = _present_values(names_of_kind, float_columns=names_of_kind is floats)
-            for i, statistic in tagged:
+            for i, statistic in first_stage:
                 stat = _statistic_expr(value, statistic).cast(pl.Float64)
                 exprs.append(stat.name.prefix(f"{i}{_SEP}"))
         return exprs
+
+    def mad_for(block: list[str], summary: pl.DataFrame) -> list[pl.Expr]:
+        exprs = []
+        for name in block:
+            value = _present_values([name], float_columns=schema[name].is_float())
+            median = pl.lit(summary[f"{median_tag}{_SEP}{name}"]).gather(pl.col(_GID).first())
+            mad = exact_median((value - median).abs()).cast(pl.Float64)
+            exprs.append(mad.alias(f"{mad_tag}{_SEP}{name}"))
+        return exprs
+
+    summarise = _Summary(exprs_for, mad_for if mad_tag is not None else None)
 
     # block sizing: each statistic works on its own copies of a column's values in a
     # group (MAD needs twice a median's); the general path also holds the next block
@@ -257,11 +306,11 @@ def grouped_statistics(
     holistic_only = "mean" not in wanted  # means keep the general path's summation order
     if names and holistic_only and (not keys or _reads_in_file_order(frame, [*keys, names[0]])):
         blocks = column_blocks(names, n_rows * cost, memory_limit)
-        combined = _run_fused_blocks(frame, blocks, exprs_for, keys=keys)
+        combined = _run_fused_blocks(frame, blocks, summarise, keys=keys)
     if combined is None:
         blocks = column_blocks(names, math.ceil(n_rows * (cost + _READ_AHEAD_COST)), memory_limit)
         combined = _run_blocks(
-            frame, blocks, exprs_for, keys=keys, engine=engine, row_order=not holistic_only
+            frame, blocks, summarise, keys=keys, engine=engine, row_order=not holistic_only
         )
     if combined.width == 0:  # no columns asked for
         combined = _empty_keys(frame, keys)
@@ -303,7 +352,14 @@ def _group_index(frame: pl.LazyFrame, keys: list[str], names: list[str]) -> _Gro
     base = frame.select(*keys, *candidates).collect(engine="streaming")
     distinct = base.select(pl.col(candidates).n_unique()).row(0)
     check_column = candidates[max(range(len(candidates)), key=lambda i: distinct[i])]
-    key_frame = base.select(keys)
+    first_seen, gid = _group_ids(base.select(keys), keys)
+    return _GroupIndex(
+        table=first_seen, gid=gid, check_column=check_column, check=base[check_column]
+    )
+
+
+def _group_ids(key_frame: pl.DataFrame, keys: list[str]) -> tuple[pl.DataFrame, pl.Series]:
+    """The distinct keys in order of first appearance, and each row's group id (UInt32)."""
     first_seen = key_frame.unique(maintain_order=True)
     runs = key_frame.select(pl.struct(keys).rle_id()).to_series()
     if runs.len() and int(runs[-1]) + 1 == first_seen.height:
@@ -314,32 +370,29 @@ def _group_index(frame: pl.LazyFrame, keys: list[str], names: list[str]) -> _Gro
         gid = key_frame.join(
             numbered, on=keys, how="left", nulls_equal=True, maintain_order="left"
         )[_GID]
-    return _GroupIndex(
-        table=first_seen,
-        gid=gid.alias(_GID),
-        check_column=check_column,
-        check=base[check_column],
-    )
+    return first_seen, gid.alias(_GID)
 
 
-def _over_all_rows(data: pl.LazyFrame, exprs: list[pl.Expr]) -> pl.DataFrame:
-    """``exprs`` over all rows of ``data``, in memory, as one group (a one-row table).
+def _one_group(rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.with_columns(pl.zeros(rows.height, pl.UInt32, eager=True).set_sorted().alias(_GID))
+
+
+def _over_all_rows(rows: pl.DataFrame, block: list[str], summarise: _Summary) -> pl.DataFrame:
+    """``block`` summarised over all ``rows`` as one group (a one-row table).
 
     The rows are handed to a group-by as one sorted group: Polars then takes each
     quantile by selection within the group's slice, measured 8x faster than the same
     quantile expressions in a ``select`` (a 300,672-row block, median and MAD).
     """
-    rows = data.collect(engine="in-memory")
     if rows.height == 0:
-        return rows.select(exprs)  # a row of nulls, as a select gives
-    group = pl.zeros(rows.height, pl.UInt32, eager=True).set_sorted().alias(_GID)
-    return rows.with_columns(group).group_by(_GID).agg(exprs).drop(_GID)
+        rows = rows.clear(1)  # one row of nulls: every statistic is then null, as in a select
+    return summarise(_one_group(rows), block).drop(_GID)
 
 
 def _run_blocks(
     frame: pl.LazyFrame,
     blocks: list[list[str]],
-    exprs_for: Callable[[list[str]], list[pl.Expr]],
+    summarise: _Summary,
     *,
     keys: list[str],
     engine: EngineType,
@@ -382,21 +435,19 @@ def _run_blocks(
             data = future.result()
             if i + 1 < len(blocks):
                 future = pool.submit(read if ordered else read_with_keys, blocks[i + 1])
-            exprs = exprs_for(block)
             if index is not None and ordered:
                 if data[_CHECK].equals(index.check, check_names=False, null_equal=True):
                     grouped = data.drop(_CHECK).with_columns(index.gid)
                     if row_order and not index.gid.flags["SORTED_ASC"]:
                         grouped = grouped.sort(_GID, maintain_order=True)
-                    summary = grouped.group_by(_GID).agg(exprs).sort(_GID)
-                    pieces.append(index.label(summary))
+                    pieces.append(index.label(summarise(grouped, block)))
                     continue
                 ordered = False  # rows came in another order: read the keys with each block
                 data = read_with_keys(block)
                 if i + 1 < len(blocks):
                     future.result()
                     future = pool.submit(read_with_keys, blocks[i + 1])
-            pieces.append(_summarise_with_keys(data, keys, exprs, row_order=row_order))
+            pieces.append(_summarise_with_keys(data, block, keys, summarise, row_order=row_order))
     if keys:
         pieces = [piece.sort(keys, nulls_last=True) for piece in pieces]
         first = pieces[0].select(keys)
@@ -408,16 +459,15 @@ def _run_blocks(
 
 
 def _summarise_with_keys(
-    data: pl.DataFrame, keys: list[str], exprs: list[pl.Expr], *, row_order: bool
+    data: pl.DataFrame, block: list[str], keys: list[str], summarise: _Summary, *, row_order: bool
 ) -> pl.DataFrame:
     """A block read with its keys, summarised per group (see ``row_order`` above)."""
     if not keys:
-        return (data.rechunk() if row_order else data).select(exprs)
-    if not row_order:
-        return data.group_by(keys).agg(exprs)
-    ordered = data.sort(keys, nulls_last=True, maintain_order=True)
-    ordered = ordered.with_columns(pl.struct(keys).rle_id().set_sorted().alias(_GID))
-    return ordered.group_by(_GID).agg(pl.col(keys).first(), *exprs).drop(_GID)
+        return _over_all_rows(data.rechunk() if row_order else data, block, summarise)
+    if row_order:
+        data = data.sort(keys, nulls_last=True, maintain_order=True)
+    _, gid = _group_ids(data.select(keys), keys)
+    return summarise(data.with_columns(gid), block, pl.col(keys).first()).drop(_GID)
 
 
 def _side_by_side(pieces: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
@@ -439,15 +489,15 @@ def _reads_in_file_order(frame: pl.LazyFrame, columns: list[str]) -> bool:
 def _run_fused_blocks(
     frame: pl.LazyFrame,
     blocks: list[list[str]],
-    exprs_for: Callable[[list[str]], list[pl.Expr]],
+    summarise: _Summary,
     *,
     keys: list[str],
 ) -> pl.DataFrame | None:
     """Summarise column blocks one in-memory query per block (a plain scan, or no keys).
 
-    Each query reads its block, groups it by the integer group ids of
-    :func:`_group_index` (a literal column: no string hashing per block) and
-    summarises it, on all cores; the blocks run one after another. Measured on the
+    Each query reads its block with the integer group ids of :func:`_group_index` (a
+    literal column: no string hashing per block), which :class:`_Summary` groups and
+    summarises on all cores; the blocks run one after another. Measured on the
     median of 300,672 cells x 3,010 features at a 1 GiB limit: 4.4 s and 0.87 GiB,
     against 4.9 s and 0.90 GiB for reading the next block while summarising the
     current one (:func:`_run_blocks`), which any extra column in the query costs too.
@@ -458,7 +508,10 @@ def _run_fused_blocks(
     returns None for the general path.
     """
     if not keys:
-        pieces = [_over_all_rows(frame.select(*block), exprs_for(block)) for block in blocks]
+        pieces = [
+            _over_all_rows(frame.select(*block).collect(engine="in-memory"), block, summarise)
+            for block in blocks
+        ]
         return pl.concat(pieces, how="horizontal")
     index = _group_index(frame, keys, [c for block in blocks for c in block])
     gid = pl.lit(index.gid)
@@ -467,15 +520,7 @@ def _run_fused_blocks(
     if not seen.equals(index.check, check_names=False, null_equal=True):
         return None
     for block in blocks:
-        summary = (
-            frame.select(*block)
-            .with_columns(gid)
-            .group_by(_GID)
-            .agg(exprs_for(block))
-            .sort(_GID)
-            .collect(engine="in-memory")
-        )
-        pieces.append(index.label(summary))
+        pieces.append(index.label(summarise.read(frame.select(*block).with_columns(gid), block)))
     return _side_by_side(pieces, keys).sort(keys, nulls_last=True)
 
 
