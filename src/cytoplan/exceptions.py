@@ -20,6 +20,7 @@ __all__ = [
     "ColumnNotFoundError",
     "CytoplanError",
     "JoinError",
+    "MemoryLimitWarning",
     "NotFittedError",
     "ParameterError",
     "RecipeError",
@@ -105,6 +106,11 @@ class RecipeError(CytoplanError):
 
 class ParameterError(CytoplanError, ValueError):
     """An argument is out of its allowed range or of the wrong kind."""
+
+
+class MemoryLimitWarning(UserWarning):
+    """The input is laid out so that a step will hold more than ``memory_limit``
+    (e.g. a Parquet file in row groups too long to stream by rows)."""
 
 
 #: How Polars words a value it cannot convert: a CSV field that is not a number, a

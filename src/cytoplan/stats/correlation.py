@@ -52,6 +52,7 @@ from cytoplan.config import settings
 from cytoplan.exceptions import ParameterError, StatisticsError
 from cytoplan.stats.blocks import plan_made_of, stable_row_order, staged, working_memory
 from cytoplan.stats.copies import tie_exact_copies
+from cytoplan.stats.row_groups import warn_if_row_groups_exceed
 
 if TYPE_CHECKING:
     import numpy as np
@@ -229,6 +230,8 @@ def _chunks(
         columns = width
         # measured once: later, the process holds the slices read so far (for reuse)
         working = working_memory(memory_limit)
+        if source == "file":
+            warn_if_row_groups_exceed(lf, width, working)
 
         def piece() -> int:  # the consumer's matrices can grow (pairwise sums)
             held = matrices() if matrices else 2
