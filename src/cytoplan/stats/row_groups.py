@@ -65,7 +65,13 @@ def warn_if_row_groups_exceed(lf: pl.LazyFrame, width: int, budget: int) -> None
     """Warn when one row group of ``lf``'s file, over ``width`` float64 columns, is more
     than ``budget`` bytes: a stream of its rows will hold that much at once."""
     path = parquet_scan_path(lf)
-    rows = longest_row_group(path) if path is not None else None
+    if path is None:
+        return
+    # no row group is longer than the table (a count Polars takes from the footer it
+    # holds); only a larger table has its footer read again for the row groups
+    if int(lf.select(pl.len()).collect().item()) * width * 8 <= budget:
+        return
+    rows = longest_row_group(path)
     if not rows or rows * width * 8 <= budget:
         return
     gib = rows * width * 8 / 2**30
