@@ -107,3 +107,21 @@ def test_dropped_copy_does_not_depend_on_the_memory_limit(seed: int) -> None:
     }
     assert kept["1MiB"] == kept["4MiB"] == kept["16MiB"]
     assert len(kept["1MiB"]) < df.width
+
+
+def test_many_copies_and_affine_copies_of_one_column() -> None:
+    # 300 copies are one group; 50 affine copies (r = 1 too) are none, and neither is
+    # a column one ulp off in one value (same missing count, minimum and maximum, r
+    # within rounding of 1: only the comparison of values tells it apart)
+    x = np.random.default_rng(5).normal(size=500)
+    middle = int(np.argsort(x)[250])
+    nudged = x.copy()
+    nudged[middle] = np.nextafter(x[middle], np.inf)
+    columns = {f"copy{i}": x for i in range(300)}
+    columns.update({f"affine{i}": (i + 2) * x + i for i in range(50)})
+    columns["nudged"] = nudged
+    lf = pl.DataFrame(columns).lazy()
+    names = list(columns)
+    corr = correlation_matrix(lf, names)
+    assert exact_copy_groups(lf, names, corr) == [list(range(300))]
+    assert corr[:300, :300].tolist() == np.ones((300, 300)).tolist()

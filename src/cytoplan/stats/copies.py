@@ -7,8 +7,8 @@ different places of a BLAS kernel, and the batch size (so ``memory_limit``) chan
 where: their last bits can differ. ``correlation_threshold`` ranks features by their
 sums of ``|r|``, so the copy it dropped could change with the memory limit.
 
-:func:`tie_exact_copies` finds the pairs whose correlation is within rounding of 1,
-checks in one streaming pass which of them hold the same values on the rows used
+:func:`tie_exact_copies` finds the columns whose correlations are within rounding of 1,
+checks in a streaming pass which of them hold the same values on the rows used
 (missing at the same places), and copies the first column's row and column of the
 matrix onto every later copy: exact copies then tie exactly, at every memory limit.
 
@@ -40,28 +40,72 @@ __all__ = ["exact_copy_groups", "tie_exact_copies"]
 _COPY_TOLERANCE = 1e-9
 
 
-def _candidate_pairs(corr: NDArray[np.float64]) -> list[tuple[int, int]]:
-    """Pairs ``i < j`` with ``corr[i, j]`` within rounding of 1 (the upper triangle)."""
+def _candidate_sets(corr: NDArray[np.float64]) -> list[list[int]]:
+    """Columns linked by correlations within rounding of 1, as sorted sets of two or more.
+
+    Exact copies are pairwise within rounding of 1, so each set of copies lies within
+    one of these (which can also hold near copies: an affine copy, say). The upper
+    triangle is compared in row blocks of about 1 MiB of booleans.
+    """
     import numpy as np
 
     if corr.flags.f_contiguous and not corr.flags.c_contiguous:
         corr = corr.T  # the same symmetric matrix, read in memory order
     d = corr.shape[0]
-    pairs: list[tuple[int, int]] = []
-    block = max(1, 2**20 // max(d, 1))  # rows of about 1 MiB of booleans at a time
+    linked: list[tuple[NDArray[np.intp], NDArray[np.intp]]] = []
+    block = max(1, 2**20 // max(d, 1))
     for start in range(0, d, block):
         with np.errstate(invalid="ignore"):
             near_one = corr[start : start + block, start:] >= 1.0 - _COPY_TOLERANCE
         on_diagonal = np.arange(near_one.shape[0])
         near_one[on_diagonal, on_diagonal] = False
-        if not near_one.any():
-            continue
-        rows, cols = np.nonzero(near_one)
-        upper = cols > rows
-        pairs.extend(
-            zip((rows[upper] + start).tolist(), (cols[upper] + start).tolist(), strict=True)
+        if near_one.any():
+            rows, cols = np.nonzero(near_one)
+            linked.append((rows + start, cols + start))
+    if not linked:
+        return []
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    rows = np.concatenate([r for r, _ in linked])
+    cols = np.concatenate([c for _, c in linked])
+    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(d, d))
+    _, labels = connected_components(graph, directed=False)
+    sets: dict[int, list[int]] = {}
+    for column, label in enumerate(labels.tolist()):
+        sets.setdefault(label, []).append(column)
+    return [members for members in sets.values() if len(members) > 1]
+
+
+def _same_fingerprint(
+    frame: pl.LazyFrame, values: list[pl.Expr], sets: list[list[int]]
+) -> list[list[int]]:
+    """``sets`` split by each column's missing count, minimum and maximum (exact, in any
+    order of summation), in one streaming pass: an affine copy of a column, with its
+    correlation of 1, then falls in another set without a comparison of its own."""
+    members = [column for members in sets for column in members]
+    if not members:
+        return []
+    stats = (
+        frame.select(
+            pl.struct(
+                values[column].null_count().alias("missing"),
+                values[column].min().alias("min"),
+                values[column].max().alias("max"),
+            ).alias(str(column))
+            for column in members
         )
-    return pairs
+        .collect(engine="streaming")
+        .row(0)
+    )
+    fingerprint = dict(zip(members, (tuple(stat.values()) for stat in stats), strict=True))
+    split: list[list[int]] = []
+    for columns in sets:
+        alike: dict[tuple[object, ...], list[int]] = {}
+        for column in columns:
+            alike.setdefault(fingerprint[column], []).append(column)
+        split.extend(same for same in alike.values() if len(same) > 1)
+    return split
 
 
 def exact_copy_groups(
@@ -73,39 +117,39 @@ def exact_copy_groups(
 ) -> list[list[int]]:
     """Groups of positions of ``columns`` that hold the same values on the rows used.
 
-    Only pairs whose correlation is within rounding of 1 are checked, in one streaming
-    pass over those columns (``where`` selects the rows, as for the matrix). NaN and
-    null count as the same missing value; each group is sorted, groups by first member.
+    Only columns linked by correlations within rounding of 1 are compared: first their
+    missing counts, minima and maxima, then each column with the first one of its set
+    that agrees on those, in one streaming pass over them (``where`` selects the rows,
+    as for the matrix); columns that still differ form a new set for another pass. So a
+    pass has fewer comparisons than columns, however many copies there are (a pair by
+    pair check of 400 copies of one column took 5 s). NaN and
+    null count as the same missing value; groups are sorted, and ordered by first member.
     """
-    pairs = _candidate_pairs(corr)
-    if not pairs:
-        return []
     frame = lf.filter(where) if where is not None else lf
     missing_as_null = [pl.col(c).cast(pl.Float64).fill_nan(None) for c in columns]
-    same = (
-        frame.select(
-            missing_as_null[i].eq_missing(missing_as_null[j]).all().alias(str(k))
-            for k, (i, j) in enumerate(pairs)
+    pending = _same_fingerprint(frame, missing_as_null, _candidate_sets(corr))
+    groups: list[list[int]] = []
+    while pending:
+        checks = [(first, other) for first, *others in pending for other in others]
+        same = (
+            frame.select(
+                missing_as_null[first].eq_missing(missing_as_null[other]).all().alias(str(k))
+                for k, (first, other) in enumerate(checks)
+            )
+            .collect(engine="streaming")
+            .row(0)
         )
-        .collect(engine="streaming")
-        .row(0)
-    )
-    parent = list(range(len(columns)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for (i, j), equal in zip(pairs, same, strict=True):
-        if equal:
-            first, second = sorted((root(i), root(j)))
-            parent[second] = first
-    groups: dict[int, list[int]] = {}
-    for i in range(len(columns)):
-        groups.setdefault(root(i), []).append(i)
-    return [members for members in groups.values() if len(members) > 1]
+        equal = {check for check, verdict in zip(checks, same, strict=True) if verdict}
+        still_pending = []
+        for first, *others in pending:
+            copies = [first, *(other for other in others if (first, other) in equal)]
+            rest = [other for other in others if (first, other) not in equal]
+            if len(copies) > 1:
+                groups.append(copies)
+            if len(rest) > 1:
+                still_pending.append(rest)
+        pending = still_pending
+    return sorted(groups)
 
 
 def tie_exact_copies(
