@@ -74,7 +74,9 @@ def _stacked_correlation(blocks: NDArray[np.float64], method: ModzMethod) -> NDA
     return np.stack([np.atleast_2d(np.corrcoef(block)) for block in blocks])
 
 
-def pairwise_correlation(block: NDArray[np.float64], method: ModzMethod) -> NDArray[np.float64]:
+def pairwise_correlation(
+    block: NDArray[np.float64], method: ModzMethod, kendall_rounding: KendallRounding = "scipy"
+) -> NDArray[np.float64]:
     """pandas ``DataFrame.corr`` between the rows of one ``(k, d)`` block.
 
     Pairwise-complete: each pair uses the features where both values are finite.
@@ -86,7 +88,7 @@ def pairwise_correlation(block: NDArray[np.float64], method: ModzMethod) -> NDAr
         pearson: NDArray[np.float64] = _nancorr(block[None])[0]
         return pearson
     if method == "kendall":
-        return _kendall(block)
+        return _kendall(block, kendall_rounding)
     k = block.shape[0]
     finite = np.isfinite(block)
     corr = np.full((k, k), np.nan)
@@ -241,20 +243,17 @@ def modz_weights(
     """MODZ weights for ``G`` groups of ``k`` replicates: ``(G, k, d)`` → ``(G, k)``."""
     n_groups = blocks.shape[0]
     corr = np.empty((n_groups, blocks.shape[1], blocks.shape[1]))
-    if method == "kendall":  # pair by pair, as pandas
-        for group in range(n_groups):
-            corr[group] = _kendall(blocks[group], kendall_rounding)
-        return _weights_from_correlation(corr, min_weight=min_weight, precision=precision)
-    finite = np.isfinite(blocks).all(axis=(1, 2))
+    # Kendall has no stacked form: every group goes pair by pair, as pandas does
+    finite = np.isfinite(blocks).all(axis=(1, 2)) & (method != "kendall")
     if finite.any():
         with np.errstate(divide="ignore", invalid="ignore"):
             corr[finite] = _stacked_correlation(blocks[finite], method)
     incomplete = np.flatnonzero(~finite)
     if method == "pearson" and incomplete.size:
         corr[incomplete] = _nancorr(blocks[incomplete])
-    elif method == "spearman":
+    elif method != "pearson":
         for g in incomplete:
-            corr[g] = pairwise_correlation(blocks[g], method)
+            corr[g] = pairwise_correlation(blocks[g], method, kendall_rounding)
     return _weights_from_correlation(corr, min_weight=min_weight, precision=precision)
 
 
