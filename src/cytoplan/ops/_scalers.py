@@ -102,7 +102,9 @@ def _broadcast(name: str, value: float | None, ones: pl.Expr | None = None) -> p
     a third of the values; dividing by a materialized column is IEEE division, as
     NumPy and pandas do. ``is_not_null`` gives that column cheaply (1.0 · value is
     exact; rows where ``name`` is null are null either way). ``ones``, a column of
-    1.0, serves instead when given.
+    1.0, serves instead when given; it must be computed from the data, not be a
+    literal: Polars keeps a broadcast literal (``pl.lit``, ``pl.repeat``) as a scalar,
+    and ``ones * value`` would then be a scalar too.
     """
     if ones is None:
         ones = pl.col(name).is_not_null().cast(pl.Float64)
