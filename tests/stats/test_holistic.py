@@ -12,6 +12,7 @@ import scipy.stats
 from polars.testing import assert_frame_equal
 
 from cytoplan.exceptions import ColumnNotFoundError, CytoplanError, SchemaError
+from cytoplan.stats.blocks import column_blocks
 from cytoplan.stats.holistic import (
     MAD_SCALE,
     Statistic,
@@ -378,3 +379,31 @@ def test_mad_without_the_median_on_every_path(
     expected = _scipy_mads(cells, features, keys)
     assert out["mad"].select(keys).to_pandas().equals(expected[keys])
     _assert_exact(out["mad"], expected, features)
+
+
+@pytest.mark.parametrize("source", ["frame", "parquet"])
+def test_mad_and_quantiles_do_not_narrow_the_blocks(
+    cells: pl.DataFrame, cells_parquet: str, source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statistics of a block run one column at a time (the MAD in a group-by of its
+    own after the medians'), so asking for more of them keeps the median's blocks."""
+    import cytoplan.stats.holistic as holistic
+
+    widths: list[int] = []
+
+    def recording(*args: object, **kwargs: object) -> list[list[str]]:
+        blocks = column_blocks(*args, **kwargs)  # type: ignore[arg-type]
+        widths.append(len(blocks[0]))
+        return blocks
+
+    monkeypatch.setattr(holistic, "column_blocks", recording)
+    lf = cells.lazy() if source == "frame" else pl.scan_parquet(cells_parquet)
+    features = _features(cells)
+    limit = 4 * 3 * cells.height * 8 * 4  # a quarter: three columns of a median's block
+    for statistics in (("median",), ("median", "mad"), ("mad",), ("median", 0.25, 0.75)):
+        grouped_statistics(
+            lf, features, statistics=statistics, by=["Metadata_Well"], memory_limit=limit
+        )
+    # the general path (a frame) also holds the next block: half a median's more
+    expected = 3 if source == "parquet" else 2
+    assert widths == [expected] * 4

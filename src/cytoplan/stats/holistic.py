@@ -299,11 +299,13 @@ def grouped_statistics(
 
     summarise = _Summary(exprs_for, mad_for if mad_tag is not None else None)
 
-    # block sizing: each statistic works on its own copies of a column's values in a
-    # group (MAD needs twice a median's); the general path also holds the next block
-    cost = sum(2 if statistic == "mad" else 1 for statistic in wanted)
-    combined = None
+    # block sizing: the statistics run in one group-by of the block (the MAD in a second
+    # one), each on one column's values at a time, so their number does not multiply a
+    # block's memory (:data:`_BLOCK_COST`); the general path also holds the next block,
+    # and sorts the rows by group when a mean is asked for (one more copy)
     holistic_only = "mean" not in wanted  # means keep the general path's summation order
+    cost = _BLOCK_COST + (0 if holistic_only else 1)
+    combined = None
     if names and holistic_only and (not keys or _reads_in_file_order(frame, [*keys, names[0]])):
         blocks = column_blocks(names, n_rows * cost, memory_limit)
         combined = _run_fused_blocks(frame, blocks, summarise, keys=keys)
@@ -321,6 +323,11 @@ def grouped_statistics(
     return results
 
 
+#: A block's memory while its statistics run, in units of ``column_blocks``' estimate
+#: (4 times the values' size). Measured peaks on 300,672 rows, per block column, over
+#: what the process held before: per-well median 3.0 times the values' size, median
+#: and MAD 3.1, median and two quantiles 2.2; one group (a plate), median and MAD 2.5.
+_BLOCK_COST = 1
 #: Memory of the block read ahead, in units of a median's working set (measured on a
 #: 300,672 x 3,010 plate: the peak grows by 10.5 MB per block column, 4.4 times the
 #: values' size, against 4 per unit of cost in ``column_blocks``; 0.5 keeps a margin).
