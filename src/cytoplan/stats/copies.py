@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from cytoplan.stats.holistic import missing_as_null
+
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
@@ -126,14 +128,15 @@ def exact_copy_groups(
     null count as the same missing value; groups are sorted, and ordered by first member.
     """
     frame = lf.filter(where) if where is not None else lf
-    missing_as_null = [pl.col(c).cast(pl.Float64).fill_nan(None) for c in columns]
-    pending = _same_fingerprint(frame, missing_as_null, _candidate_sets(corr))
+    schema = lf.collect_schema()
+    values = [missing_as_null(c, schema[c]) for c in columns]
+    pending = _same_fingerprint(frame, values, _candidate_sets(corr))
     groups: list[list[int]] = []
     while pending:
         checks = [(first, other) for first, *others in pending for other in others]
         same = (
             frame.select(
-                missing_as_null[first].eq_missing(missing_as_null[other]).all().alias(str(k))
+                values[first].eq_missing(values[other]).all().alias(str(k))
                 for k, (first, other) in enumerate(checks)
             )
             .collect(engine="streaming")

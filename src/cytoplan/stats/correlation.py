@@ -50,7 +50,13 @@ import polars as pl
 
 from cytoplan.config import settings
 from cytoplan.exceptions import ParameterError, StatisticsError
-from cytoplan.stats.blocks import plan_made_of, stable_row_order, staged, working_memory
+from cytoplan.stats.blocks import (
+    plan_made_of,
+    row_count,
+    stable_row_order,
+    staged,
+    working_memory,
+)
 from cytoplan.stats.copies import tie_exact_copies
 from cytoplan.stats.row_groups import warn_if_row_groups_exceed
 
@@ -230,8 +236,10 @@ def _chunks(
         columns = width
         # measured once: later, the process holds the slices read so far (for reuse)
         working = working_memory(memory_limit)
+        # filtered, the rows are counted up front (a short slice may not be the last)
+        total = row_count(lf) if where is not None else None
         if source == "file":
-            warn_if_row_groups_exceed(lf, width, working)
+            warn_if_row_groups_exceed(lf, width, working, n_rows=total)
 
         def piece() -> int:  # the consumer's matrices can grow (pairwise sums)
             held = matrices() if matrices else 2
@@ -240,13 +248,12 @@ def _chunks(
         # rows already in memory are only projected: the in-memory engine does that
         # with less fixed cost than the streaming one (6 against 9 ms at 6,000 columns)
         engine: EngineType = "in-memory" if source == "memory" else "streaming"
-        n_rows = int(lf.select(pl.len()).collect().item()) if where is not None else None
         offset = 0
-        while n_rows is None or offset < n_rows:
+        while total is None or offset < total:
             length = piece()
             chunk = project(lf.slice(offset, length)).collect(engine=engine)
             # unfiltered: a short slice is the last one (no count query)
-            last = n_rows is None and chunk.height < length
+            last = total is None and chunk.height < length
             yield chunk
             del chunk
             if last:

@@ -26,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from cytoplan.exceptions import MemoryLimitWarning
+from cytoplan.stats.blocks import row_count
 
 __all__ = ["longest_row_group", "parquet_scan_path", "warn_if_row_groups_exceed"]
 
@@ -61,15 +62,21 @@ def longest_row_group(path: str) -> int | None:
     return max((meta.row_group(i).num_rows for i in range(meta.num_row_groups)), default=0)
 
 
-def warn_if_row_groups_exceed(lf: pl.LazyFrame, width: int, budget: int) -> None:
+def warn_if_row_groups_exceed(
+    lf: pl.LazyFrame, width: int, budget: int, *, n_rows: int | None = None
+) -> None:
     """Warn when one row group of ``lf``'s file, over ``width`` float64 columns, is more
-    than ``budget`` bytes: a stream of its rows will hold that much at once."""
+    than ``budget`` bytes: a stream of its rows will hold that much at once.
+
+    ``n_rows``, the table's rows, is counted when not given."""
     path = parquet_scan_path(lf)
     if path is None:
         return
     # no row group is longer than the table (a count Polars takes from the footer it
     # holds); only a larger table has its footer read again for the row groups
-    if int(lf.select(pl.len()).collect().item()) * width * 8 <= budget:
+    if n_rows is None:
+        n_rows = row_count(lf)
+    if n_rows * width * 8 <= budget:
         return
     rows = longest_row_group(path)
     if not rows or rows * width * 8 <= budget:
